@@ -1,0 +1,120 @@
+"""Actors and their roles, and the role check every write goes through (DESIGN.md rule 5)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from governance import audit
+from governance.errors import BadInput, Refused
+from governance.models import ROLES, Actor, ActorRole
+
+# Which roles may perform each write. Admin manages actors and nothing else: separation of duties.
+PERMISSIONS = {
+    "actors.manage": {"admin"},
+    "ingest": {"steward"},
+    "licence.set": {"legal"},
+    "review": {"legal"},
+}
+
+
+def roles_of(session: Session, actor: Actor) -> list[str]:
+    return sorted(session.exec(select(ActorRole.role).where(ActorRole.actor_id == actor.id)).all())
+
+
+def find(session: Session, name: str) -> Actor | None:
+    return session.exec(select(Actor).where(Actor.name == name)).first()
+
+
+def require(session: Session, name: str | None, permission: str) -> Actor:
+    """The named actor, if it exists, is enabled and holds a role that grants `permission`."""
+    if not name:
+        raise BadInput("no actor: pass --as NAME or set STYLEVAULT_USER")
+    actor = find(session, name)
+    if actor is None:
+        raise Refused(f"unknown actor {name!r}: an admin adds actors with `stylevault users add`")
+    if actor.disabled:
+        raise Refused(f"actor {name!r} is disabled")
+    allowed = PERMISSIONS[permission]
+    if not allowed.intersection(roles_of(session, actor)):
+        needs = " or ".join(sorted(allowed))
+        raise Refused(f"actor {name!r} may not {permission}: it needs the {needs} role")
+    return actor
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    if not roles:
+        raise BadInput("--role: give at least one role")
+    for role in roles:
+        if role not in ROLES:
+            raise BadInput(f"--role: unknown role {role!r} (roles: {', '.join(ROLES)})")
+    return sorted(set(roles))
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200 or any(ch.isspace() for ch in name):
+        raise BadInput(f"actor name {name!r}: 1-200 characters, no spaces")
+    return name
+
+
+def add(session: Session, by: str | None, name: str, roles: list[str]) -> dict:
+    """Create an actor. `by` is the admin doing it; None only when `init --admin` bootstraps."""
+    roles = _check_roles(roles)
+    name = _check_name(name)
+    if by is not None:
+        require(session, by, "actors.manage")
+    if find(session, name) is not None:
+        raise BadInput(f"actor {name!r} already exists")
+    actor = Actor(name=name)
+    session.add(actor)
+    session.flush()
+    for role in roles:
+        session.add(ActorRole(actor_id=actor.id, role=role))
+    state = {"name": name, "roles": roles}
+    audit.record(session, by or "system:init", [audit.Change("actor.add", "actor", name, None, state)])
+    return state
+
+
+def grant(session: Session, by: str, name: str, roles: list[str], *, revoke: bool = False) -> dict:
+    require(session, by, "actors.manage")
+    roles = _check_roles(roles)
+    actor = find(session, name)
+    if actor is None:
+        raise BadInput(f"unknown actor {name!r}")
+    before = roles_of(session, actor)
+    if revoke:
+        for role in roles:
+            row = session.get(ActorRole, (actor.id, role))
+            if row is not None:
+                session.delete(row)
+    else:
+        for role in set(roles) - set(before):
+            session.add(ActorRole(actor_id=actor.id, role=role))
+    session.flush()
+    after = roles_of(session, actor)
+    if before != after:
+        action = "actor.revoke_role" if revoke else "actor.grant_role"
+        audit.record(session, by, [audit.Change(action, "actor", name, {"roles": before}, {"roles": after})])
+    return {"name": name, "roles": after}
+
+
+def set_disabled(session: Session, by: str, name: str, disabled: bool) -> dict:
+    require(session, by, "actors.manage")
+    actor = find(session, name)
+    if actor is None:
+        raise BadInput(f"unknown actor {name!r}")
+    if actor.disabled != disabled:
+        before = {"disabled": actor.disabled}
+        actor.disabled = disabled
+        session.add(actor)
+        action = "actor.disable" if disabled else "actor.enable"
+        audit.record(session, by, [audit.Change(action, "actor", name, before, {"disabled": disabled})])
+    return {"name": name, "disabled": disabled}
+
+
+def listing(session: Session) -> list[dict]:
+    rows = session.exec(select(Actor).order_by(Actor.name)).all()
+    return [
+        {"name": a.name, "roles": roles_of(session, a), "disabled": a.disabled, "created_at": a.created_at}
+        for a in rows
+    ]

