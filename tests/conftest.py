@@ -1,0 +1,162 @@
+"""Fixtures: a fresh, migrated catalogue per test, on SQLite or on the real PostgreSQL server.
+
+Set STYLEVAULT_TEST_DB to a PostgreSQL URL (the Makefile does) to run the whole suite there; the
+suite makes its own databases on that server and drops them afterwards. Without it, each test gets
+a copy of a migrated SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from governance import actors
+from governance.catalogue import Catalogue
+
+TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
+ON_POSTGRES = TEST_DB.startswith("postgresql")
+TABLES_TO_CLEAR = ["audit_event", "rejection", "licence", "source", "image", "ingest_run", "actor_role", "actor"]
+
+
+def pytest_report_header(config):
+    return f"stylevault catalogue backend: {'PostgreSQL ' + TEST_DB if ON_POSTGRES else 'SQLite'}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("STYLEVAULT_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set STYLEVAULT_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+class PostgresServer:
+    """Creates and drops throwaway databases on the test server."""
+
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        if self.url.drivername == "postgresql":
+            self.url = self.url.set(drivername="postgresql+psycopg")
+        self.admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"stylevault_test_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.remove(name)
+
+    def close(self) -> None:
+        for name in list(self.created):
+            with self.admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    if not ON_POSTGRES:
+        yield None
+        return
+    server = PostgresServer(TEST_DB)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory, postgres):
+    """A catalogue migrated to head once per session: a SQLite file to copy, or a PG database."""
+    if postgres is not None:
+        url = postgres.create()
+        template = Catalogue.open(url, tmp_path_factory.mktemp("store"))
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        template = Catalogue.open(f"sqlite:///{path}")
+    template.upgrade()
+    template.dispose()
+    return template.url
+
+
+@pytest.fixture
+def catalogue(tmp_path, migrated_template, postgres):
+    """A fresh, migrated, empty catalogue with its own content store."""
+    if postgres is not None:
+        cat = Catalogue.open(migrated_template, tmp_path / "store")
+        with cat.engine.begin() as connection:
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES_TO_CLEAR)} RESTART IDENTITY CASCADE")
+            connection.exec_driver_sql(f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}'")
+    else:
+        source = make_url(migrated_template).database
+        target = tmp_path / "catalogue.db"
+        shutil.copyfile(source, target)
+        cat = Catalogue.open(f"sqlite:///{target}", tmp_path / "store")
+    yield cat
+    cat.dispose()
+
+
+@pytest.fixture
+def empty_database(tmp_path, postgres):
+    """A URL with no tables at all, for migration tests."""
+    if postgres is not None:
+        url = postgres.create()
+        yield url
+        postgres.drop(url)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def team(catalogue):
+    """The actors most tests need: an admin, stewards, legal reviewers and a viewer.
+
+    kim holds both steward and legal, so four-eyes (not the role check) is what stops kim
+    approving what kim ingested.
+    """
+    with catalogue.write() as session:
+        actors.add(session, None, "admin", ["admin"])
+        actors.add(session, "admin", "sam", ["steward"])
+        actors.add(session, "admin", "kim", ["steward", "legal"])
+        actors.add(session, "admin", "lee", ["legal"])
+        actors.add(session, "admin", "val", ["viewer"])
+    return {"admin": "admin", "steward": "sam", "steward_legal": "kim", "legal": "lee", "viewer": "val"}
+
+
+@pytest.fixture
+def cli(catalogue, monkeypatch):
+    """Run the real CLI (Typer's CliRunner) against the test catalogue."""
+    from typer.testing import CliRunner
+
+    from governance.cli import app
+
+    monkeypatch.setenv("STYLEVAULT_DB", catalogue.url)
+    monkeypatch.setenv("STYLEVAULT_STORE", str(catalogue.store))
+    monkeypatch.delenv("STYLEVAULT_USER", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, actor: str | None = None):
+        argv = (["--as", actor] if actor else []) + [str(a) for a in args]
+        return runner.invoke(app, argv, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where tests leave files worth looking at after a run (screenshots, reports)."""
+    folder = Path(__file__).resolve().parent.parent / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
