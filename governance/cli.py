@@ -372,6 +372,7 @@ def licence_set(
     with cat.write() as session:
         actor = actors.require(session, settings.actor, "licence.set")
         target = images.resolve(session, image)
+        image_id = target.id
         state = licences.set_licence(
             session,
             cat.store,
@@ -384,9 +385,9 @@ def licence_set(
             note=note,
         )
     if as_json:
-        print_json({"id": target.id, **state})
+        print_json({"id": image_id, **state})
     else:
-        out.print(f"image {target.id}: licence {state['spdx']} verified", markup=False)
+        out.print(f"image {image_id}: licence {state['spdx']} verified", markup=False)
 
 
 def _review(decision: str, refs: list[str], reason: str | None, as_json: bool) -> None:

@@ -1,0 +1,159 @@
+"""The CLI contract: init, users, images list/show, report licences, --json, exit statuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from governance import audit
+from governance.catalogue import Catalogue
+from tests.factories import encode, picture, write, write_csv
+
+
+@pytest.fixture
+def stocked(catalogue, team, tmp_path, cli):
+    """Six images: mixed licences, collections, an expiry, an opt-out; two approved, one rejected."""
+    folder = tmp_path / "in"
+    rows = [
+        {"path": "a.png", "licence": "CC0", "collection": "pastel"},
+        {"path": "b.png", "licence": "CC BY 4.0", "collection": "pastel", "attribution": "B. Artist"},
+        {"path": "c.png", "licence": "CC BY 4.0", "collection": "ink", "opt_out": "true"},
+        {"path": "d.png", "licence": "free for personal use", "collection": "ink"},
+        {"path": "e.png", "licence": "LicenseRef-ACME", "collection": "acme", "licence_expires": "2000-01-01"},
+        {"path": "f.png", "collection": "acme"},
+    ]
+    for n, row in enumerate(rows):
+        write(folder / row["path"], encode(picture(100 + n)))
+    result = cli("ingest", folder, "--manifest", write_csv(tmp_path / "m.csv", rows), "--json", actor="sam")
+    assert result.exit_code == 0, result.output
+    assert cli("review", "approve", "1", "2", actor="lee").exit_code == 0
+    assert cli("review", "reject", "4", "--reason", "personal use only", actor="lee").exit_code == 0
+    return catalogue
+
+
+def test_init_creates_upgrades_and_bootstraps_one_admin(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from governance.cli import app
+
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    monkeypatch.setenv("STYLEVAULT_DB", url)
+    monkeypatch.delenv("STYLEVAULT_STORE", raising=False)
+    first = runner.invoke(app, ["init", "--admin", "root"])
+    assert first.exit_code == 0, first.output
+    assert "(created)" in first.stdout and "admin 'root' created" in first.stdout
+    assert (tmp_path / "new.store").is_dir()
+    again = runner.invoke(app, ["init"])
+    assert again.exit_code == 0 and "(created)" not in again.stdout
+    second_admin = runner.invoke(app, ["init", "--admin", "other"])
+    assert second_admin.exit_code == 1 and "already has actors" in second_admin.stderr
+    added = runner.invoke(app, ["--as", "root", "users", "add", "sam", "--role", "steward"])
+    assert added.exit_code == 0, added.output
+    listed = json.loads(runner.invoke(app, ["users", "list", "--json"]).stdout)
+    assert [(u["name"], u["roles"]) for u in listed] == [("root", ["admin"]), ("sam", ["steward"])]
+    cat = Catalogue.open(url)
+    with cat.read() as session:
+        assert [e["action"] for e in audit.log(session)] == ["actor.add", "actor.add"]
+        assert audit.verify(session).ok
+    cat.dispose()
+
+
+def test_commands_refuse_a_catalogue_that_does_not_exist(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from governance.cli import app
+
+    monkeypatch.setenv("STYLEVAULT_DB", f"sqlite:///{tmp_path / 'nothing.db'}")
+    result = CliRunner().invoke(app, ["images", "list"])
+    assert result.exit_code == 2
+    assert "run `stylevault init` first" in result.stderr
+    bad = CliRunner().invoke(app, ["--db", "mysql://x/y", "images", "list"])
+    assert bad.exit_code == 2 and "unsupported database 'mysql'" in bad.stderr
+
+
+def test_users_admin_only_and_bad_roles(catalogue, team, cli):
+    assert cli("users", "add", "eve", "--role", "legal", actor="sam").exit_code == 1
+    bad = cli("users", "add", "eve", "--role", "wizard", actor="admin")
+    assert bad.exit_code == 2 and "unknown role 'wizard'" in bad.stderr
+    dup = cli("users", "add", "lee", "--role", "legal", actor="admin")
+    assert dup.exit_code == 2 and "already exists" in dup.stderr
+    assert cli("users", "grant", "sam", "--role", "reviewer", actor="admin").exit_code == 0
+    assert cli("users", "ungrant", "sam", "--role", "steward", actor="admin").exit_code == 0
+    users = {u["name"]: u for u in json.loads(cli("users", "list", "--json").stdout)}
+    assert users["sam"]["roles"] == ["reviewer"]
+    assert cli("users", "disable", "lee", actor="admin").exit_code == 0
+    refused = cli("review", "approve", "1", actor="lee")
+    assert refused.exit_code == 1 and "disabled" in refused.stderr
+
+
+def test_images_list_filters_return_every_match_unless_limited(stocked, cli):
+    def ids(*args):
+        result = cli("images", "list", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [row["id"] for row in json.loads(result.stdout)]
+
+    assert ids() == [1, 2, 3, 4, 5, 6]
+    assert ids("--limit", "2") == [1, 2]
+    assert ids("--state", "approved") == [1, 2]
+    assert ids("--state", "pending") == [3, 5, 6]
+    assert ids("--licence", "CC-BY-4.0") == [2, 3]
+    assert ids("--flagged") == [4, 6]
+    assert ids("--licence-status", "missing") == [6]
+    assert ids("--collection", "ink") == [3, 4]
+    assert ids("--expiring-within", "0") == [5]
+    assert ids("--run", "1") == [1, 2, 3, 4, 5, 6]
+    bad = cli("images", "list", "--state", "lost")
+    assert bad.exit_code == 2
+    text = cli("images", "list")
+    assert text.exit_code == 0 and "6 images" in text.stdout
+
+
+def test_images_show_has_sources_licence_rights_and_history(stocked, cli):
+    result = cli("images", "show", "2", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "approved" and shown["state_by"] == "lee" and shown["ingested_by"] == "sam"
+    assert shown["licence"]["spdx"] == "CC-BY-4.0" and shown["licence"]["attribution"] == "B. Artist"
+    assert shown["sources"][0]["collection"] == "pastel"
+    assert shown["sources"][0]["metadata"]["manifest"]["licence"] == "CC BY 4.0"
+    assert [e["action"] for e in shown["history"]] == ["review.approve", "image.ingest"]
+    text = cli("images", "show", shown["sha256"][:16])
+    assert text.exit_code == 0 and "CC-BY-4.0" in text.stdout
+    short = cli("images", "show", shown["sha256"][:8])
+    assert short.exit_code == 2 and "at least 12 hex digits" in short.stderr
+
+
+def test_report_licences_in_three_formats(stocked, cli):
+    data = json.loads(cli("report", "licences", "--format", "json").stdout)
+    by = {entry["licence"]: entry for entry in data["by_licence"]}
+    assert by["CC-BY-4.0"]["approved"] == 1 and by["CC-BY-4.0"]["pending"] == 1
+    assert by["CC0-1.0"]["approved"] == 1
+    assert by["(unrecognised)"]["rejected"] == 1 and by["(missing)"]["pending"] == 1
+    assert data["images"] == 6 and data["opted_out"] == 1
+    assert sorted((f["raw"] or "", f["status"]) for f in data["flagged"]) == [
+        ("", "missing"),
+        ("free for personal use", "unrecognised"),
+    ]
+    assert data["expiring_total"] == 1 and data["expiring"][0]["expired"] is True
+
+    md = cli("report", "licences").stdout
+    assert "| CC-BY-4.0 | 1 | 1 | 0 | 0 | 2 |" in md
+    assert "EXPIRED" in md and "free for personal use" in md
+
+    rows = list(csv.DictReader(io.StringIO(cli("report", "licences", "--format", "csv").stdout)))
+    cc_by = [(r["state"], r["images"]) for r in rows if r["section"] == "by_licence" and r["licence"] == "CC-BY-4.0"]
+    assert sorted(cc_by) == [("approved", "1"), ("pending", "1")]
+    assert any(r["section"] == "expired" and r["licence"] == "LicenseRef-ACME" for r in rows)
+
+
+def test_audit_log_cli_filters(stocked, cli):
+    events = json.loads(cli("audit", "log", "--target", "2", "--json").stdout)
+    assert [e["action"] for e in events] == ["review.approve", "image.ingest"]
+    by_actor = json.loads(cli("audit", "log", "--actor", "lee", "--json").stdout)
+    assert {e["action"] for e in by_actor} == {"review.approve", "review.reject"}
+    verified = cli("audit", "verify", "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
