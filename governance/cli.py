@@ -351,6 +351,45 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
         out.print(f"  #{event['seq']} {event['at']} {event['actor']} {event['action']}", markup=False)
 
 
+@images_app.command("rejections")
+@handled
+def images_rejections(
+    run: Annotated[int | None, typer.Option(help="Only this ingest run.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason, e.g. decode-error.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N rows.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Files ingest refused, with the reason: nothing offered is dropped silently."""
+    from governance import images
+
+    with catalogue().read() as session:
+        rows = images.rejections(session, run=run, reason=reason, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, ["run", "path", "reason", "detail"])
+    out.print(f"{len(rows)} rejected files", markup=False)
+
+
+@images_app.command("runs")
+@handled
+def images_runs(
+    limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs.")] = None, as_json: JsonFlag = False
+) -> None:
+    """Ingest runs with their reconciled counts."""
+    from governance import images
+
+    with catalogue().read() as session:
+        rows = images.runs(session, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        rows,
+        ["id", "actor", "status", "started_at", "offered", "catalogued", "duplicates", "rejected", "root"],
+    )
+
+
 # ------------------------------------------------------------------ licence and review
 
 

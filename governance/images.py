@@ -10,7 +10,16 @@ from sqlmodel import Session
 
 from governance import audit
 from governance.errors import BadInput
-from governance.models import APPROVAL_STATES, LICENCE_STATUSES, Actor, Image, IngestRun, Licence, Source
+from governance.models import (
+    APPROVAL_STATES,
+    LICENCE_STATUSES,
+    Actor,
+    Image,
+    IngestRun,
+    Licence,
+    Rejection,
+    Source,
+)
 
 HEX = re.compile(r"^[0-9a-f]+$")
 MIN_PREFIX = 12
@@ -178,3 +187,46 @@ def show(session: Session, image: Image) -> dict:
         "same_phash": [dict(row._mapping) for row in same_phash],
         "history": audit.log(session, target_type="image", target_id=str(image.id)),
     }
+
+
+def rejections(
+    session: Session, *, run: int | None = None, reason: str | None = None, limit: int | None = None
+) -> list[dict]:
+    """Files that ingest refused, newest run first, with the reason and detail."""
+    r = Rejection.__table__
+    query = sa.select(
+        r.c.id, r.c.ingest_run_id.label("run"), r.c.path, r.c.reason, r.c.detail, r.c.sha256, r.c.at
+    ).order_by(r.c.ingest_run_id.desc(), r.c.id)
+    if run is not None:
+        query = query.where(r.c.ingest_run_id == run)
+    if reason is not None:
+        query = query.where(r.c.reason == reason)
+    if limit:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def runs(session: Session, *, limit: int | None = None) -> list[dict]:
+    """Ingest runs, newest first, with their reconciled counts and who ran them."""
+    r, a = IngestRun.__table__, Actor.__table__
+    query = (
+        sa.select(
+            r.c.id,
+            a.c.name.label("actor"),
+            r.c.root,
+            r.c.manifest,
+            r.c.source,
+            r.c.status,
+            r.c.started_at,
+            r.c.finished_at,
+            r.c.offered,
+            r.c.catalogued,
+            r.c.duplicates,
+            r.c.rejected,
+        )
+        .select_from(r.join(a, a.c.id == r.c.actor_id))
+        .order_by(r.c.id.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    return [dict(row._mapping) for row in session.execute(query)]

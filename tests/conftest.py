@@ -21,7 +21,16 @@ from governance.catalogue import Catalogue
 
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
 ON_POSTGRES = TEST_DB.startswith("postgresql")
-TABLES_TO_CLEAR = ["audit_event", "rejection", "licence", "source", "image", "ingest_run", "actor_role", "actor"]
+TABLES_TO_CLEAR = [
+    "audit_event",
+    "rejection",
+    "licence",
+    "source",
+    "image",
+    "ingest_run",
+    "actor_role",
+    "actor",
+]
 
 
 def pytest_report_header(config):

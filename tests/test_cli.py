@@ -22,7 +22,12 @@ def stocked(catalogue, team, tmp_path, cli):
         {"path": "b.png", "licence": "CC BY 4.0", "collection": "pastel", "attribution": "B. Artist"},
         {"path": "c.png", "licence": "CC BY 4.0", "collection": "ink", "opt_out": "true"},
         {"path": "d.png", "licence": "free for personal use", "collection": "ink"},
-        {"path": "e.png", "licence": "LicenseRef-ACME", "collection": "acme", "licence_expires": "2000-01-01"},
+        {
+            "path": "e.png",
+            "licence": "LicenseRef-ACME",
+            "collection": "acme",
+            "licence_expires": "2000-01-01",
+        },
         {"path": "f.png", "collection": "acme"},
     ]
     for n, row in enumerate(rows):
@@ -145,7 +150,11 @@ def test_report_licences_in_three_formats(stocked, cli):
     assert "EXPIRED" in md and "free for personal use" in md
 
     rows = list(csv.DictReader(io.StringIO(cli("report", "licences", "--format", "csv").stdout)))
-    cc_by = [(r["state"], r["images"]) for r in rows if r["section"] == "by_licence" and r["licence"] == "CC-BY-4.0"]
+    cc_by = [
+        (r["state"], r["images"])
+        for r in rows
+        if r["section"] == "by_licence" and r["licence"] == "CC-BY-4.0"
+    ]
     assert sorted(cc_by) == [("approved", "1"), ("pending", "1")]
     assert any(r["section"] == "expired" and r["licence"] == "LicenseRef-ACME" for r in rows)
 
@@ -157,3 +166,17 @@ def test_audit_log_cli_filters(stocked, cli):
     assert {e["action"] for e in by_actor} == {"review.approve", "review.reject"}
     verified = cli("audit", "verify", "--json")
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ok"] is True
+
+
+def test_rejections_and_runs_are_listed(catalogue, team, tmp_path, cli):
+    write(tmp_path / "in" / "good.png", encode(picture(1)))
+    write(tmp_path / "in" / "bad.jpg", b"not a jpeg at all")
+    summary = json.loads(cli("ingest", tmp_path / "in", "--json", actor="sam").stdout)
+    assert (summary["catalogued"], summary["rejected"]) == (1, 1)
+    rejected = json.loads(cli("images", "rejections", "--json").stdout)
+    assert [(r["path"], r["reason"], r["run"]) for r in rejected] == [("bad.jpg", "not-an-image", 1)]
+    assert json.loads(cli("images", "rejections", "--reason", "decode-error", "--json").stdout) == []
+    runs = json.loads(cli("images", "runs", "--json").stdout)
+    assert [(r["actor"], r["status"], r["offered"], r["catalogued"], r["rejected"]) for r in runs] == [
+        ("sam", "completed", 2, 1, 1)
+    ]

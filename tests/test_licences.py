@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -90,8 +90,13 @@ def test_source_statement_explicit_wins_and_disagreement_is_flagged():
 
 def _source(raw, *, opt_out=False, expires=None, at=None, attribution=None, metadata=None):
     return SimpleNamespace(
-        licence_raw=raw, opt_out=opt_out, licence_expires=expires, attribution=attribution, evidence=None,
-        retrieved_at=at or datetime.now(timezone.utc), raw_metadata=metadata or {},
+        licence_raw=raw,
+        opt_out=opt_out,
+        licence_expires=expires,
+        attribution=attribution,
+        evidence=None,
+        retrieved_at=at or datetime.now(UTC),
+        raw_metadata=metadata or {},
     )
 
 
@@ -113,9 +118,10 @@ def test_derive_disagreeing_sources_is_a_conflict_without_spdx():
 
 
 def test_derive_keeps_a_verified_licence_until_a_newer_source_disagrees():
-    verified_at = datetime.now(timezone.utc)
-    current = Licence(image_id=1, raw="CC0", spdx="CC0-1.0", status="verified", verified_by=1,
-                      verified_at=verified_at)
+    verified_at = datetime.now(UTC)
+    current = Licence(
+        image_id=1, raw="CC0", spdx="CC0-1.0", status="verified", verified_by=1, verified_at=verified_at
+    )
     older = _source("CC BY-NC 4.0", at=verified_at - timedelta(days=1))
     assert licences.derive([older], current)["status"] == "verified"
     newer = _source("CC BY-NC 4.0", at=verified_at + timedelta(seconds=1))
@@ -136,8 +142,21 @@ def _ingest_one(catalogue, tmp_path, licence="free for personal use"):
 def test_licence_set_records_verified_licence_with_evidence_file(catalogue, team, tmp_path, cli):
     image = _ingest_one(catalogue, tmp_path)
     evidence = write(tmp_path / "contract.pdf", b"%PDF-1.4 simulated contract")
-    result = cli("licence", "set", image.sha256[:12], "--licence", "LicenseRef-ACME-2026", "--evidence",
-                 evidence, "--expires", "2027-06-30", "--attribution", "ACME Images", "--json", actor="lee")
+    result = cli(
+        "licence",
+        "set",
+        image.sha256[:12],
+        "--licence",
+        "LicenseRef-ACME-2026",
+        "--evidence",
+        evidence,
+        "--expires",
+        "2027-06-30",
+        "--attribution",
+        "ACME Images",
+        "--json",
+        actor="lee",
+    )
     assert result.exit_code == 0, result.output
     state = json.loads(result.stdout)
     assert state["spdx"] == "LicenseRef-ACME-2026" and state["status"] == "verified"
