@@ -8,6 +8,7 @@ Failures raise `DecodeFailure` with a rejection reason from models.REJECTION_REA
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -15,6 +16,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
 THUMBNAIL_SIZE = 256
+# What Pillow raises on malformed bytes. Besides OSError and SyntaxError, its plugins fail with the
+# errors that Image.open itself reads as "not this format" (IndexError, TypeError, struct.error), and
+# with KeyError on an unknown code in a later TIFF frame.
+MALFORMED = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    MemoryError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+)
 
 
 class DecodeFailure(Exception):
@@ -74,23 +89,30 @@ def decode(data: bytes) -> Decoded:
                     f"(accepted: {', '.join(sorted(ACCEPTED_FORMATS))})",
                 )
             image.load()
+            # Counting frames reads every frame's header, so a cut or broken later frame shows here.
+            frames = getattr(image, "n_frames", 1)
+            if image.format == "PNG":
+                # Pillow stops reading once it has the pixels, so a PNG cut after them (its zlib
+                # checksum, a CRC, IEND) still loads; walking the chunks to IEND finds the cut.
+                Image.open(io.BytesIO(data)).verify()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise DecodeFailure("decompression-bomb", f"refused as a decompression bomb: {exc}") from exc
         except UnidentifiedImageError as exc:
             raise DecodeFailure("not-an-image", "not an image Pillow can identify") from exc
         except DecodeFailure:
             raise
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        except MALFORMED as exc:
             raise DecodeFailure("decode-error", f"cannot decode: {exc}") from exc
     try:
         orientation = int(image.getexif().get(0x0112, 1) or 1)
-    except (ValueError, TypeError, SyntaxError, OSError):
+    except MALFORMED:
         orientation = 1
     try:
+        # exif_transpose writes the EXIF block out again, which fails on a malformed one.
         upright = ImageOps.exif_transpose(image) if orientation != 1 else image
         rgb = _to_rgb(upright)
-    except (OSError, ValueError) as exc:
-        raise DecodeFailure("decode-error", f"cannot convert {image.mode} to RGB: {exc}") from exc
+    except MALFORMED as exc:
+        raise DecodeFailure("decode-error", f"cannot make upright RGB of {image.mode}: {exc}") from exc
     return Decoded(
         original=image,
         rgb=rgb,
@@ -99,7 +121,7 @@ def decode(data: bytes) -> Decoded:
         width=rgb.width,
         height=rgb.height,
         orientation=orientation,
-        frames=getattr(image, "n_frames", 1),
+        frames=frames,
     )
 
 

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from governance import actors, audit, imaging, licences, store
 from governance.catalogue import Catalogue
 from governance.errors import BadInput
-from governance.manifest import ManifestRow, parse_bool, read_manifest
+from governance.manifest import ManifestRow, parse_bool, read_manifest, unstorable
 from governance.models import Image, IngestRun, Licence, Rejection, Source, utcnow
 from governance.rights import read_rights
 
@@ -139,9 +139,15 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
 
+def _real(path: str | os.PathLike) -> Path:
+    """The path with symlinks resolved. A symlink loop stays unresolved, so it reads as missing
+    (Path.resolve raises RuntimeError on a loop before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
 def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
     """Every entry under `root`, in name order. Symlinks are followed only to files inside it."""
-    real_root = root.resolve()
+    real_root = _real(root)
 
     def offer(entry_path: str, **kwargs) -> Offer:
         return Offer(display=printable(os.path.relpath(entry_path, root)), path=entry_path, **kwargs)
@@ -153,7 +159,7 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
             yield offer(folder, refusal=("unreadable", f"cannot list folder: {exc.strerror}"))
             return
         for entry in entries:
-            resolved = Path(entry.path).resolve()
+            resolved = _real(entry.path)
             if resolved in skip:
                 continue
             if entry.is_symlink():
@@ -190,21 +196,22 @@ def _row_refusal(row: ManifestRow) -> tuple[str, str] | None:
 
 def offers_from_manifest(root: Path, rows: list[ManifestRow]) -> Iterator[Offer]:
     """One offer per manifest row; rows that point outside the root or repeat a path are refused."""
-    real_root = root.resolve()
+    real_root = _real(root)
     seen: dict[str, int] = {}
     for row in rows:
         relative = row.path
-        if not relative:
+        problem = unstorable(row) if relative else "empty 'path'"
+        if problem:
             yield Offer(
                 display=f"(line {row.line})",
                 path=None,
                 row=row,
-                refusal=("bad-row", f"line {row.line}: empty 'path'"),
+                refusal=("bad-row", f"line {row.line}: {problem}"),
             )
             continue
         display = printable(relative)
         candidate = Path(relative)
-        target = (root / candidate).resolve()
+        target = _real(root / candidate)
         key = os.path.normpath(relative)
         if candidate.is_absolute() or not _inside(target, real_root):
             refusal = ("outside-root", f"line {row.line}: path leaves the ingest root")
@@ -408,6 +415,7 @@ def _finish(catalogue: Catalogue, summary: Summary, actor_name: str | None, stat
             "duplicates": run.duplicates,
             "rejected": run.rejected,
         }
+        summary.licences = _licence_statuses(session, run.id)
         audit.record(
             session,
             actor_name,
@@ -421,6 +429,14 @@ def _finish(catalogue: Catalogue, summary: Summary, actor_name: str | None, stat
                 )
             ],
         )
+
+
+def _licence_statuses(session: Session, run_id: int) -> dict[str, int]:
+    """Licence status -> images whose sources the run added or changed, each image counted once."""
+    lic, source = Licence.__table__, Source.__table__
+    touched = sa.select(source.c.image_id).where(source.c.ingest_run_id == run_id)
+    query = sa.select(lic.c.status, sa.func.count()).where(lic.c.image_id.in_(touched)).group_by(lic.c.status)
+    return dict(session.execute(query).all())
 
 
 @dataclass
@@ -538,8 +554,13 @@ class _BatchWriter:
 
         Returns the ids of images whose sources changed (their licence is derived again)."""
         table = Source.__table__
-        wanted = [self._source_values(offer, result, ids[result.sha256]) for offer, result in examined]
-        image_ids = {values["image_id"] for values in wanted}
+        # The same source twice (one image, one locator): the last stands, within a batch as across
+        # batches, so the catalogue does not depend on where the batches fall.
+        wanted: dict[tuple[int, str], dict] = {}
+        for offer, result in examined:
+            values = self._source_values(offer, result, ids[result.sha256])
+            wanted[values["image_id"], values["locator"]] = values
+        image_ids = {image_id for image_id, _ in wanted}
         known = (
             {
                 (row.image_id, row.locator): row
@@ -552,10 +573,7 @@ class _BatchWriter:
         touched: set[int] = set()
         fresh = set(new_ids.values())
         now = utcnow()
-        for values in wanted:
-            key = (values["image_id"], values["locator"])
-            if key in inserts:
-                continue  # the same source twice in one batch: the first stands
+        for key, values in wanted.items():
             existing = known.get(key)
             if existing is None:
                 inserts[key] = {**values, "retrieved_at": now}
@@ -612,7 +630,6 @@ class _BatchWriter:
         sha_of = {image_id: sha for sha, image_id in new_ids.items()}
         for image_id in sorted(touched):
             fields = licences.derive(sources[image_id], current.get(image_id))
-            self.summary.licences[fields["status"]] = self.summary.licences.get(fields["status"], 0) + 1
             if image_id in fresh:
                 inserts.append({"image_id": image_id, "updated_at": now, **fields})
                 first = sources[image_id][0]

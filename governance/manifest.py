@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,34 @@ def parse_bool(value: str | None, field_name: str) -> bool:
     if text in FALSE:
         return False
     raise ValueError(f"{field_name}: expected true or false, got {value!r}")
+
+
+def unstorable(row: ManifestRow) -> str | None:
+    """What in a row no catalogue can store, naming the column; None when all of it can be stored.
+
+    Text columns hold no NUL (PostgreSQL refuses it) and no lone surrogate (JSON's "\\udcxx" escapes;
+    UTF-8 has no bytes for them), except that `path` may spell a non-UTF-8 file name the way Python
+    does. JSON columns hold no NaN or Infinity, which Python's json reads but JSON does not have.
+    """
+    for name, value in row.values.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            return f"{name}: holds a NUL character"
+        try:
+            value.encode("utf-8", "surrogateescape" if name == "path" else "strict")
+        except UnicodeEncodeError:
+            return f"{name}: not valid Unicode (a lone surrogate)"
+    pending: list = [row.raw]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"a value is {value}, which JSON cannot hold"
+    return None
 
 
 def _row(line: int, raw: dict[str, object]) -> ManifestRow:

@@ -35,8 +35,6 @@ XMP_FIELDS = [
 ]
 EXIF_FIELDS = {0x013B: "Artist", 0x8298: "Copyright", 0x010E: "ImageDescription"}
 IIM_FIELDS = {(2, 80): "By-line", (2, 110): "Credit", (2, 115): "Source", (2, 116): "CopyrightNotice"}
-# IPTC PLUS "Data Mining" vocabulary: every PROHIBITED* value reserves the right against AI use.
-DMI_PREFIX = "http://ns.useplus.org/ldf/vocab/DMI-"
 
 
 @dataclass
@@ -81,8 +79,10 @@ class EmbeddedRights:
 
     @property
     def mining_reserved(self) -> bool:
-        value = (self.data_mining or "").strip()
-        return value.upper().removeprefix(DMI_PREFIX.upper()).startswith(("DMI-PROHIBITED", "PROHIBITED"))
+        """IPTC PLUS Data Mining (http://ns.useplus.org/ldf/vocab/DMI-...): every PROHIBITED* value
+        reserves the right against AI use, however the vocabulary's namespace is written."""
+        term = (self.data_mining or "").strip().rsplit("/", 1)[-1].upper()
+        return term.removeprefix("DMI-").startswith("PROHIBITED")
 
 
 def _clean(value) -> str | None:
