@@ -117,8 +117,8 @@ sa.event.listen(Session, "after_rollback", _clear_head)
 class Verification:
     ok: bool
     events: int
-    head_seq: int
-    head_hash: str
+    head_seq: int | None  # None: the audit head row is missing
+    head_hash: str | None
     broken_at: int | None = None
     problem: str | None = None
 
@@ -134,13 +134,18 @@ class Verification:
 
 
 def verify(session: Session) -> Verification:
-    """Walk the chain in sequence order and report the first broken link."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1)).one()
+    """Walk the chain in sequence order and report the first broken link.
+
+    The head and the events must come from one snapshot (`Catalogue.read()`), or an append
+    committed in between looks like tampering.
+    """
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1)).first()
+    head_seq, head_hash = (head.seq, head.hash) if head is not None else (None, None)
     expected_seq, prev = 0, GENESIS
     rows = session.execute(sa.select(AuditEvent.__table__).order_by(AuditEvent.id)).yield_per(5000)
 
     def broken(seq: int, problem: str) -> Verification:
-        return Verification(False, expected_seq, head.seq, head.hash, seq, problem)
+        return Verification(False, expected_seq, head_seq, head_hash, seq, problem)
 
     for row in rows:
         expected_seq += 1
@@ -162,11 +167,24 @@ def verify(session: Session) -> Verification:
         if recomputed != row.hash:
             return broken(row.id, f"event {row.id} was altered (its hash does not match its content)")
         prev = row.hash
-    if (head.seq, head.hash) != (expected_seq, prev):
+    if head is None:
+        return broken(
+            expected_seq + 1, f"the chain ends at event {expected_seq} but the audit head row is missing"
+        )
+    if head.seq != expected_seq:
+        # Broken at the first event they disagree on: one the head does not know, or one it names
+        # that is gone.
+        why = "added behind the head's back" if expected_seq > head.seq else "removed from the end"
+        return broken(
+            min(expected_seq, head.seq) + 1,
+            f"the chain ends at event {expected_seq} but the head names event {head.seq}"
+            f" (events {why}, or the head was altered)",
+        )
+    if head.hash != prev:
         return broken(
             expected_seq + 1,
-            f"the chain ends at event {expected_seq} but the head names event {head.seq}"
-            " (events removed from the end, or the head was altered)",
+            f"the chain ends at event {expected_seq} but the head names another hash for it"
+            " (the head was altered)",
         )
     return Verification(True, expected_seq, head.seq, head.hash)
 
@@ -193,7 +211,7 @@ def log(
     if target_id is not None:
         query = query.where(AuditEvent.target_id == str(target_id))
     if action:
-        query = query.where(AuditEvent.action.startswith(action))
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
     if actor:
         query = query.where(AuditEvent.actor == actor)
     if limit:

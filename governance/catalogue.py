@@ -17,6 +17,7 @@ from sqlmodel import Session
 from governance.errors import BadInput
 
 DEFAULT_URL = "sqlite:///stylevault.db"
+MIGRATION_LOCK = 0x5354594C45  # the PostgreSQL advisory lock migrations hold ("STYLE")
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
@@ -98,14 +99,23 @@ class Catalogue:
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self._migrating() as connection:
             command.upgrade(alembic_config(connection), revision)
 
     def downgrade(self, revision: str) -> None:
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self._migrating() as connection:
             command.downgrade(alembic_config(connection), revision)
+
+    @contextmanager
+    def _migrating(self) -> Iterator[sa.Connection]:
+        """A writer's transaction that migrations take one at a time: two `init`s started together
+        queue up, and the later one finds the schema current instead of racing to create it."""
+        with self.engine.execution_options(stylevault_write=True).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            yield connection
 
     def revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -133,7 +143,12 @@ class Catalogue:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
+        """One snapshot for the whole block, as a SQLite read transaction is: on PostgreSQL that takes
+        REPEATABLE READ, or the audit head and the chain read a moment apart would disagree."""
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as session:
             yield session
 
     @contextmanager

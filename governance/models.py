@@ -99,9 +99,10 @@ class Image(SQLModel, table=True):
         sa.CheckConstraint("length(sha256) = 64", name="sha256_length"),
         sa.CheckConstraint(_in("state", APPROVAL_STATES), name="state"),
         sa.CheckConstraint("width > 0 AND height > 0 AND size_bytes > 0", name="dimensions"),
-        # Four-eyes, as far as one row can tell: whoever first ingested an image never approves it.
+        # Four-eyes, as far as one row can tell: an approval names its approver, and whoever first
+        # ingested an image never approves it.
         sa.CheckConstraint(
-            "state <> 'approved' OR state_by IS NULL OR state_by <> ingested_by", name="four_eyes"
+            "state <> 'approved' OR (state_by IS NOT NULL AND state_by <> ingested_by)", name="four_eyes"
         ),
         sa.Index("ix_image_state_id", "state", "id"),
     )

@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('state_reason', sa.Text(), nullable=True),
     sa.Column('state_by', sa.Integer(), nullable=True),
     sa.Column('state_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("state <> 'approved' OR state_by IS NULL OR state_by <> ingested_by", name=op.f('ck_image_four_eyes')),
+    sa.CheckConstraint("state <> 'approved' OR (state_by IS NOT NULL AND state_by <> ingested_by)", name=op.f('ck_image_four_eyes')),
     sa.CheckConstraint("state IN ('pending', 'approved', 'rejected', 'revoked')", name=op.f('ck_image_state')),
     sa.CheckConstraint('length(sha256) = 64', name=op.f('ck_image_sha256_length')),
     sa.CheckConstraint('width > 0 AND height > 0 AND size_bytes > 0', name=op.f('ck_image_dimensions')),

@@ -1,0 +1,306 @@
+"""Concurrent writers in separate OS processes on one catalogue (SQLite file or PostgreSQL database).
+
+Reviewers racing over the same images must serialise per image: every decision starts from the
+state the previous one left (no lost update), each lands in the audit chain exactly once, and the
+chain stays one unforked, gap-free line however the appends interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import queue
+import time
+import traceback
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from governance import actors, audit, review
+from governance.catalogue import Catalogue
+from governance.errors import Refused
+from governance.ingest import ingest
+from governance.models import APPROVAL_STATES, Actor, AuditEvent, Image
+from tests.factories import folder_of_images, write_csv
+
+SPAWN = multiprocessing.get_context("spawn")
+IMAGES = 30
+PAUSE = 0.003  # seconds between one worker's transactions
+
+
+# ------------------------------------------------------------------ in the worker processes
+
+
+def _worker_main(job: str, url: str, store: str, args: tuple, barrier, reports) -> None:
+    """Open the catalogue, wait for the others, run `job`, and report (or report the traceback)."""
+    try:
+        cat = Catalogue.open(url, store)
+        with cat.read() as session:  # connect before the start line, so all begin together
+            session.execute(sa.text("SELECT 1"))
+        barrier.wait(timeout=60)
+        try:
+            reports.put(JOBS[job](cat, *args))
+        finally:
+            cat.dispose()
+    except BaseException:
+        barrier.abort()  # the others stop waiting for a worker that will not come
+        reports.put({"error": traceback.format_exc()})
+
+
+def decide_each(cat: Catalogue, actor: str, plan: list[tuple[str, list[int]]], reason: str) -> dict:
+    """Each (decision, image ids) in its own transaction; a refusal is a decision the state no
+    longer allows, which is what racing reviewers expect to meet."""
+    changed, unchanged, refused = [], 0, 0
+    for decision, ids in plan:
+        try:
+            with cat.write() as session:
+                results = review.decide(session, actor, decision, [str(i) for i in ids], reason)
+        except Refused:
+            refused += 1
+            continue
+        for result in results:
+            if result["changed"]:
+                changed.append((actor, f"review.{decision}", result["id"]))
+            else:
+                unchanged += 1
+        # A breath outside the transaction: SQLite's busy handler polls, and a writer that commits
+        # and begins again at once would otherwise keep the lock for whole runs.
+        time.sleep(PAUSE)
+    return {"actor": actor, "changed": changed, "unchanged": unchanged, "refused": refused}
+
+
+def add_actors(cat: Catalogue, prefix: str, count: int) -> dict:
+    names = []
+    for n in range(count):
+        name = f"{prefix}-{n}"
+        with cat.write() as session:
+            actors.add(session, "admin", name, ["viewer"])
+        with cat.write() as session:
+            actors.grant(session, "admin", name, ["reviewer"])
+        names.append(name)
+    return {"names": names, "events": 2 * count}
+
+
+def upgrade(cat: Catalogue) -> dict:
+    cat.upgrade()
+    return {"revision": cat.revision()}
+
+
+JOBS = {"decide_each": decide_each, "add_actors": add_actors, "upgrade": upgrade}
+
+
+# ------------------------------------------------------------------ in the test process
+
+
+def run_together(
+    cat: Catalogue, jobs: list[tuple[str, tuple]], meanwhile=None, timeout: float = 120
+) -> list[dict]:
+    """Start one process per job, release them at the same moment, and collect their reports;
+    `meanwhile` runs over and over in this process until they are all in."""
+    barrier = SPAWN.Barrier(len(jobs))
+    reports = SPAWN.Queue()
+    processes = [
+        SPAWN.Process(target=_worker_main, args=(job, cat.url, str(cat.store), args, barrier, reports))
+        for job, args in jobs
+    ]
+    for process in processes:
+        process.start()
+    deadline = time.monotonic() + timeout
+    collected: list[dict] = []
+    try:
+        while len(collected) < len(processes):
+            if meanwhile is not None:
+                meanwhile()
+            try:
+                collected.append(
+                    reports.get(timeout=0.01 if meanwhile else max(deadline - time.monotonic(), 0))
+                )
+            except queue.Empty:
+                assert time.monotonic() < deadline, "workers did not finish in time"
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    errors = [report["error"] for report in collected if "error" in report]
+    assert not errors, errors[0]
+    assert [process.exitcode for process in processes] == [0] * len(processes)
+    return collected
+
+
+@pytest.fixture
+def images(catalogue, team, tmp_path) -> list[int]:
+    """IMAGES pending images ingested by sam with a normalised licence (CC0), and a third legal actor."""
+    paths = folder_of_images(tmp_path / "in", IMAGES)
+    manifest = write_csv(tmp_path / "manifest.csv", [{"path": p.name, "licence": "CC0"} for p in paths])
+    summary = ingest(catalogue, "sam", tmp_path / "in", manifest=manifest, progress=False)
+    assert summary.catalogued == IMAGES
+    with catalogue.write() as session:
+        actors.add(session, "admin", "ana", ["legal"])
+    with catalogue.read() as session:
+        return sorted(session.scalars(sa.select(Image.id)))
+
+
+def review_events(cat: Catalogue) -> list[dict]:
+    with cat.read() as session:
+        rows = session.execute(
+            sa.select(AuditEvent.__table__)
+            .where(AuditEvent.action.startswith("review."))
+            .order_by(AuditEvent.id)
+        ).all()
+    return [
+        {
+            "seq": row.id,
+            "at": row.at,
+            "actor": row.actor,
+            "action": row.action,
+            "image": int(row.target_id),
+            "before": json.loads(row.before),
+            "after": json.loads(row.after),
+        }
+        for row in rows
+    ]
+
+
+def assert_chain_whole(cat: Catalogue) -> int:
+    """verify is ok and the stored sequence numbers are exactly 1..N with N the head."""
+    with cat.read() as session:
+        result = audit.verify(session)
+        seqs = list(session.scalars(sa.select(AuditEvent.id).order_by(AuditEvent.id)))
+    assert result.ok, result.problem
+    assert seqs == list(range(1, result.head_seq + 1))
+    return result.head_seq
+
+
+def assert_decisions_consistent(cat: Catalogue, reports: list[dict]) -> list[dict]:
+    """Every image in one valid state, reached by an unbroken line of recorded decisions."""
+    events = review_events(cat)
+    with cat.read() as session:
+        rows = session.execute(
+            sa.select(Image.id, Image.state, Image.state_by, Image.ingested_by, Actor.name)
+            .outerjoin(Actor, Actor.id == Image.state_by)
+            .order_by(Image.id)
+        ).all()
+    by_image: dict[int, list[dict]] = {}
+    for event in events:
+        by_image.setdefault(event["image"], []).append(event)
+    for image_id, state, state_by, ingested_by, decided_by in rows:
+        assert state in APPROVAL_STATES
+        assert not (state == "approved" and state_by == ingested_by)
+        history = by_image.get(image_id, [])
+        # No lost update: each decision starts from the state the one before it left.
+        previous = "pending"
+        for event in history:
+            assert event["before"]["state"] == previous, (image_id, history)
+            assert event["after"]["state"] != previous
+            previous = event["after"]["state"]
+        assert previous == state, (image_id, state, history)
+        if history:
+            assert history[-1]["actor"] == decided_by
+    reported = Counter(change for report in reports for change in map(tuple, report["changed"]))
+    recorded = Counter((event["actor"], event["action"], event["image"]) for event in events)
+    assert recorded == reported
+    assert len(events) == sum(len(report["changed"]) for report in reports)
+    return events
+
+
+def test_racing_reviewers_one_image_at_a_time(catalogue, images):
+    """lee approves, kim rejects or revokes, ana approves from the other end: twice over each."""
+    rounds = 2
+    approve_up = [("approve", [i]) for i in images] * rounds
+    approve_down = [("approve", [i]) for i in reversed(images)] * rounds
+    turn_down = [("reject" if n % 2 else "revoke", [i]) for n, i in enumerate(images)] * rounds
+    before = assert_chain_whole(catalogue)
+    reports = run_together(
+        catalogue,
+        [
+            ("decide_each", ("lee", approve_up, "cleared")),
+            ("decide_each", ("kim", turn_down, "withdrawn")),
+            ("decide_each", ("ana", approve_down, "cleared")),
+        ],
+    )
+    for report in reports:
+        planned = rounds * IMAGES
+        assert len(report["changed"]) + report["unchanged"] + report["refused"] == planned
+    events = assert_decisions_consistent(catalogue, reports)
+    assert len(events) >= IMAGES  # every image was decided at least once
+    assert {event["actor"] for event in events} == {"lee", "kim", "ana"}
+    switches = sum(a["actor"] != b["actor"] for a, b in zip(events, events[1:], strict=False))
+    assert switches >= 5, "the workers ran one after another, not together"
+    assert assert_chain_whole(catalogue) == before + len(events)
+
+
+def test_racing_whole_batches(catalogue, images):
+    """A decision on many images is one transaction: batches interleave as wholes, never mixed."""
+    repeats = 6
+    reports = run_together(
+        catalogue,
+        [
+            ("decide_each", ("lee", [("approve", images)] * repeats, "cleared")),
+            ("decide_each", ("kim", [("revoke", images)] * repeats, "withdrawn")),
+        ],
+    )
+    assert all(report["refused"] == 0 for report in reports)
+    events = assert_decisions_consistent(catalogue, reports)
+    with catalogue.read() as session:
+        states = set(session.scalars(sa.select(Image.state)))
+    assert len(states) == 1, states
+    # The events of one transaction share its timestamp and sit together in the chain.
+    batches: dict[str, list[int]] = {}
+    for event in events:
+        batches.setdefault(event["at"], []).append(event["seq"])
+    for seqs in batches.values():
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert len(seqs) == IMAGES
+    assert_chain_whole(catalogue)
+
+
+def test_parallel_appends_keep_one_gap_free_chain(catalogue, team):
+    """Three processes appending as fast as they can: one chain, no fork, no gap, nothing lost.
+    Meanwhile this process verifies over and over: the head and the events come from one snapshot,
+    so appends committed during a walk are never mistaken for tampering."""
+    per_process = 20
+    before = assert_chain_whole(catalogue)
+    walks = []
+
+    def verify_meanwhile() -> None:
+        with catalogue.read() as session:
+            result = audit.verify(session)
+        assert result.ok, result.problem
+        walks.append(result.events)
+
+    reports = run_together(
+        catalogue,
+        [("add_actors", (prefix, per_process)) for prefix in ("p", "q", "r")],
+        meanwhile=verify_meanwhile,
+    )
+    assert len(set(walks)) > 3, "verification never overlapped the appends"
+    head = assert_chain_whole(catalogue)
+    assert head == before + sum(report["events"] for report in reports)
+    with catalogue.read() as session:
+        adds = audit.log(session, action="actor.add")
+        grants = audit.log(session, action="actor.grant_role")
+        names = set(session.scalars(sa.select(Actor.name)))
+    expected = {name for report in reports for name in report["names"]}
+    assert expected <= names
+    assert {event["target"] for event in adds} >= {f"actor:{name}" for name in expected}
+    assert sorted(event["target"] for event in grants) == sorted(f"actor:{name}" for name in expected)
+    # Each actor's grant comes after its add, whatever the interleaving.
+    added_at = {event["target"]: event["seq"] for event in adds}
+    assert all(event["seq"] > added_at[event["target"]] for event in grants)
+
+
+def test_inits_started_together_queue_up(empty_database, tmp_path):
+    """Three `stylevault init`s on one new catalogue: one creates it, the others find it current."""
+    cat = Catalogue.open(empty_database, tmp_path / "store")
+    try:
+        reports = run_together(cat, [("upgrade", ())] * 3)
+        assert {report["revision"] for report in reports} == {cat.revision()} != {None}
+        cat.require_current()
+        with cat.read() as session:
+            assert session.execute(sa.text("SELECT id, seq FROM audit_head")).all() == [(1, 0)]
+            assert audit.verify(session).ok
+    finally:
+        cat.dispose()
