@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from governance.errors import Refused
 from governance.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -65,7 +66,11 @@ def _locked_head(session: Session) -> AuditHead:
     head = session.info.get("audit_head")
     if head is None:
         query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        head = session.exec(query.execution_options(populate_existing=True)).one()
+        head = session.exec(query.execution_options(populate_existing=True)).first()
+        if head is None:
+            raise Refused(
+                "the audit head row is missing; nothing can be recorded (see `stylevault audit verify`)"
+            )
         session.info["audit_head"] = head
     return head
 

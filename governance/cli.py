@@ -91,6 +91,10 @@ def handled(fn):
             detail = str(exc.orig).splitlines()[0]
             err.print(f"stylevault: refused by the catalogue's constraints: {detail}", markup=False)
             raise typer.Exit(1) from None
+        except sqlalchemy.exc.DataError as exc:
+            detail = str(exc.orig).splitlines()[0]
+            err.print(f"stylevault: the catalogue refused a value: {detail}", markup=False)
+            raise typer.Exit(2) from None
         except sqlalchemy.exc.OperationalError as exc:
             detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
             err.print(f"stylevault: catalogue unavailable: {detail}", markup=False)

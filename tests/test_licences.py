@@ -63,6 +63,9 @@ def test_recognised_licences_map_to_spdx(raw, spdx):
         "https://example.org/licence",
         "https://creativecommons.org/licenses/by/9.9/",
         "no known copyright restrictions",
+        "gpl",
+        "GPL OR MIT",
+        "cc-by",
     ],
 )
 def test_unrecognised_licences_stay_raw_and_are_never_guessed(raw):
