@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from datetime import date, datetime
 from enum import StrEnum
@@ -241,12 +242,15 @@ def ingest(
         str | None, typer.Option(help="Where these files come from; the default collection.")
     ] = None,
     licence: Annotated[str | None, typer.Option(help="Licence for files whose row states none.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes reading files.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes reading files (default: one per CPU core).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue images: each file ends catalogued, a recognised duplicate, or rejected with a reason."""
     from governance.ingest import ingest as run_ingest
 
+    workers = workers or len(os.sched_getaffinity(0))
     summary = run_ingest(
         catalogue(), settings.actor, path, manifest=manifest, source=source, licence=licence, workers=workers
     )
@@ -284,30 +288,76 @@ def images_list(
     """List images with their approval state and licence; every match unless --limit."""
     from governance import images
 
-    with catalogue().read() as session:
-        rows = images.list_images(
-            session,
-            state=state.value if state else None,
-            spdx=licence,
-            licence_status=licence_status,
-            flagged=flagged,
-            collection=collection,
-            expiring_within=expiring_within,
-            run=run,
-            limit=limit,
-        )
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        row["licence"] = row["spdx"] or (f"? {row['licence_raw']}" if row["licence_raw"] else "")
-        row["sha256"] = row["sha256"][:16]
-        row["size"] = f"{row['width']}x{row['height']}"
-    print_table(
-        rows,
-        ["id", "sha256", "format", "size", "state", "licence", "licence_status", "expires_on", "opt_out"],
+    filters = dict(
+        state=state.value if state else None,
+        spdx=licence,
+        licence_status=licence_status,
+        flagged=flagged,
+        collection=collection,
+        expiring_within=expiring_within,
+        run=run,
+        limit=limit,
     )
-    out.print(f"{len(rows)} images", markup=False)
+    with catalogue().read() as session:
+        rows = images.iter_images(session, **filters)
+        count = print_json_array(rows) if as_json else print_image_lines(rows)
+    if not as_json:
+        out.print(f"{count} images", markup=False)
+
+
+IMAGE_LINE = (
+    "{id:>8}  {sha256:16}  {format:5}  {size:>11}  {state:9}  "
+    "{licence_status:12}  {expires:10}  {opt:3}  {licence}"
+)
+
+
+def print_image_lines(rows) -> int:
+    """Fixed-width lines, written as they stream in (a table would hold every row first)."""
+    write = sys.stdout.write
+    write(
+        IMAGE_LINE.format(
+            id="id",
+            sha256="sha256",
+            format="fmt",
+            size="size",
+            state="state",
+            licence_status="licence",
+            expires="expires",
+            opt="opt",
+            licence="SPDX / raw",
+        )
+        + "\n"
+    )
+    count = 0
+    for row in rows:
+        licence = row["spdx"] or (f"? {row['licence_raw']}" if row["licence_raw"] else "-")
+        write(
+            IMAGE_LINE.format(
+                id=row["id"],
+                sha256=row["sha256"][:16],
+                format=row["format"],
+                size=f"{row['width']}x{row['height']}",
+                state=row["state"],
+                licence_status=row["licence_status"],
+                expires=str(row["expires_on"] or ""),
+                opt="yes" if row["opt_out"] else "",
+                licence=licence,
+            )
+            + "\n"
+        )
+        count += 1
+    return count
+
+
+def print_json_array(rows) -> int:
+    """A JSON array written element by element, so any number of rows streams."""
+    write = sys.stdout.write
+    count = 0
+    for row in rows:
+        write(("[\n" if count == 0 else ",\n") + json.dumps(row, default=_plain, ensure_ascii=False))
+        count += 1
+    write("[]\n" if count == 0 else "\n]\n")
+    return count
 
 
 @images_app.command("show")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from governance.models import (
 
 HEX = re.compile(r"^[0-9a-f]+$")
 MIN_PREFIX = 12
+STREAM_CHUNK = 5000
 
 
 def resolve(session: Session, ref: str) -> Image:
@@ -114,13 +116,19 @@ def listing_query(
     return query
 
 
-def list_images(session: Session, *, limit: int | None = None, **filters) -> list[dict]:
+def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:
+    """The matching images as a stream, fetched in chunks: a million rows never sit in memory."""
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: must be 1 or more, got {limit}")
     query = listing_query(**filters)
     if limit:
         query = query.limit(limit)
-    return [dict(row._mapping) for row in session.execute(query)]
+    for row in session.execute(query.execution_options(yield_per=STREAM_CHUNK)):
+        yield dict(row._mapping)
+
+
+def list_images(session: Session, *, limit: int | None = None, **filters) -> list[dict]:
+    return list(iter_images(session, limit=limit, **filters))
 
 
 def show(session: Session, image: Image) -> dict:

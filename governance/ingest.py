@@ -100,8 +100,9 @@ def examine(path: str, store_root: Path) -> Examined | Failed:
     except imaging.DecodeFailure as failure:
         return Failed(failure.reason, failure.detail, sha256)
     rights = read_rights(decoded.original)
+    thumb = imaging.thumbnail(decoded.rgb)
     if not store.thumbnail_path(store_root, sha256).exists():
-        store.put_thumbnail(store_root, sha256, imaging.thumbnail_jpeg(decoded.rgb))
+        store.put_thumbnail(store_root, sha256, imaging.jpeg(thumb))
     return Examined(
         sha256=sha256,
         size_bytes=len(data),
@@ -111,7 +112,7 @@ def examine(path: str, store_root: Path) -> Examined | Failed:
         height=decoded.height,
         orientation=decoded.orientation,
         frames=decoded.frames,
-        phash=imaging.phash(decoded.rgb),
+        phash=imaging.phash(thumb),
         rights=rights.as_dict(),
         licence_candidates=rights.licence_candidates,
         creator=rights.creator,
@@ -152,17 +153,20 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
     def offer(entry_path: str, **kwargs) -> Offer:
         return Offer(display=printable(os.path.relpath(entry_path, root)), path=entry_path, **kwargs)
 
-    def walk(folder: str) -> Iterator[Offer]:
+    def walk(folder: str, real_folder: Path) -> Iterator[Offer]:
+        # Folders are entered only through real directories, so an entry's real path is its real
+        # folder plus its name; only symlinks need resolving.
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
             yield offer(folder, refusal=("unreadable", f"cannot list folder: {exc.strerror}"))
             return
         for entry in entries:
-            resolved = _real(entry.path)
+            is_link = entry.is_symlink()
+            resolved = _real(entry.path) if is_link else real_folder / entry.name
             if resolved in skip:
                 continue
-            if entry.is_symlink():
+            if is_link:
                 if not _inside(resolved, real_root):
                     yield offer(entry.path, refusal=("outside-root", "symlink leads outside the ingest root"))
                 elif not resolved.exists():
@@ -172,7 +176,7 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
                 else:
                     yield offer(entry.path)
             elif entry.is_dir(follow_symlinks=False):
-                yield from walk(entry.path)
+                yield from walk(entry.path, resolved)
             elif entry.is_file(follow_symlinks=False):
                 yield offer(entry.path)
             else:
@@ -181,7 +185,7 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
     if root.is_file():
         yield Offer(display=printable(root.name), path=str(root))
     else:
-        yield from walk(str(root))
+        yield from walk(str(root), real_root)
 
 
 def _row_refusal(row: ManifestRow) -> tuple[str, str] | None:

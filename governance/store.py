@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -19,14 +18,16 @@ def _place(root: Path, kind: str, digest: str, suffix: str) -> Path:
 def _write_atomic(target: Path, data: bytes) -> None:
     if target.exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    tmp = target.parent / f".tmp-{os.getpid()}-{target.name}"
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            tmp.write_bytes(data)
+        except FileNotFoundError:  # the first file under this prefix: make its folder
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
