@@ -14,6 +14,7 @@ PERMISSIONS = {
     "ingest": {"steward"},
     "licence.set": {"legal"},
     "review": {"legal"},
+    "styleset.edit": {"steward"},
 }
 
 

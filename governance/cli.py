@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from governance.errors import Refused, StylevaultError
+from governance.errors import BadInput, Refused, StylevaultError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -33,12 +33,16 @@ licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences (
 review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
+styleset_app = typer.Typer(
+    no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
+)
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+app.add_typer(styleset_app, name="styleset")
 
 out = Console(soft_wrap=True)
 if not out.is_terminal:
@@ -523,6 +527,144 @@ def review_reject(image: Images, reason: Reason = None, as_json: JsonFlag = Fals
 def review_revoke(image: Images, reason: Reason = None, as_json: JsonFlag = False) -> None:
     """Revoke images (licence withdrawn, takedown, opt-out)."""
     _review("revoke", image, reason, as_json)
+
+
+# ------------------------------------------------------------------ style sets
+
+
+@styleset_app.command("create")
+@handled
+def styleset_create(
+    name: str, description: Annotated[str | None, typer.Option(help="What the style set is for.")] = None
+) -> None:
+    """Create an empty style set, owned by the acting steward."""
+    from governance import stylesets
+
+    with catalogue().write() as session:
+        state = stylesets.create(session, settings.actor, name, description)
+    out.print(f"created style set {state['name']} (owner {state['owner']})", markup=False)
+
+
+@styleset_app.command("add")
+@handled
+def styleset_add(
+    name: str,
+    image: Annotated[
+        list[str] | None, typer.Argument(help="Image ids, sha256s or 12+ digit prefixes.")
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option(help="Every image with a source in this collection.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add images to the working membership (NAME, never a published NAME@N)."""
+    from governance import stylesets
+
+    with catalogue().write() as session:
+        result = stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"{result['name']}: {result['added']} added, {result['members']} members", markup=False)
+
+
+@styleset_app.command("remove")
+@handled
+def styleset_remove(
+    name: str,
+    image: Annotated[list[str], typer.Argument(help="Image ids, sha256s or 12+ digit prefixes.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove images from the working membership."""
+    from governance import stylesets
+
+    with catalogue().write() as session:
+        result = stylesets.remove(session, settings.actor, name, image)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"{result['name']}: {result['removed']} removed, {result['members']} members", markup=False)
+
+
+@styleset_app.command("publish")
+@handled
+def styleset_publish(
+    name: str,
+    note: Annotated[str | None, typer.Option(help="What changed, kept with the version.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Freeze the working membership as the next version, NAME@N."""
+    from governance import stylesets
+
+    with catalogue().write() as session:
+        result = stylesets.publish(session, settings.actor, name, note)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"published {result['name']}@{result['version']}: {result['members']} members, "
+            f"fingerprint {result['members_sha256'][:16]}",
+            markup=False,
+        )
+
+
+@styleset_app.command("show")
+@handled
+def styleset_show(
+    ref: Annotated[str, typer.Argument(metavar="NAME[@N]")],
+    diff: Annotated[str | None, typer.Option(help="Members added and removed between versions A..B.")] = None,
+    members: Annotated[bool, typer.Option("--members", help="List the members of the version.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """A style set, its versions, and (NAME@N or --members) a version's members."""
+    from governance import stylesets
+
+    with catalogue().read() as session:
+        if diff:
+            name, version = stylesets.parse_ref(ref)
+            if version is not None:
+                raise BadInput(f"--diff: give the style set's name, not {ref}")
+            data = stylesets.diff(session, name, diff)
+        else:
+            data = stylesets.show(session, ref, members=members)
+    if as_json:
+        print_json(data)
+        return
+    if diff:
+        out.print(
+            f"{data['name']} {data['from']}..{data['to']}: +{len(data['added'])} -{len(data['removed'])}",
+            markup=False,
+        )
+        for sign, key in (("+", "added"), ("-", "removed")):
+            for row in data[key]:
+                out.print(f"  {sign} {row['image_id']} {row['sha256']}", markup=False)
+        return
+    out.print(
+        f"{data['name']}: {data['description'] or ''} (owner {data['owner']}, "
+        f"{data['working_members']} working members)",
+        markup=False,
+    )
+    print_table(data["versions"], ["version", "members", "published_by", "published_at", "note"])
+    if "members" in data:
+        print_table(
+            data["members"],
+            ["image_id", "sha256", "state", "spdx", "licence_status"],
+            title=f"{data['name']}@{data.get('version')}",
+        )
+
+
+@styleset_app.command("list")
+@handled
+def styleset_list(as_json: JsonFlag = False) -> None:
+    """Every style set with its latest version."""
+    from governance import stylesets
+
+    with catalogue().read() as session:
+        rows = stylesets.listing(session)
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "latest_version", "working_members", "owner", "description"])
 
 
 # ------------------------------------------------------------------ audit and reports

@@ -234,3 +234,58 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0, nullable=False)
     hash: str = Field(sa_type=sa.String(64), nullable=False)
+
+
+class StyleSet(SQLModel, table=True):
+    """A named, described set of images that a steward curates; its versions are frozen."""
+
+    __tablename__ = "styleset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
+    description: str | None = Field(default=None, sa_type=sa.Text)
+    owner_id: int = Field(foreign_key="actor.id", nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class StyleSetMember(SQLModel, table=True):
+    """The working membership of a style set: what the next `publish` freezes."""
+
+    __tablename__ = "styleset_member"
+
+    styleset_id: int = Field(foreign_key="styleset.id", primary_key=True, ondelete="CASCADE")
+    image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
+    added_by: int = Field(foreign_key="actor.id", nullable=False)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class StyleSetVersion(SQLModel, table=True):
+    """A published, immutable version N of a style set (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "styleset_version"
+    __table_args__ = (
+        sa.UniqueConstraint("styleset_id", "version"),
+        sa.CheckConstraint("version >= 1 AND members >= 1", name="positive"),
+        sa.CheckConstraint("length(members_sha256) = 64", name="members_sha256_length"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    styleset_id: int = Field(foreign_key="styleset.id", nullable=False)
+    version: int = Field(nullable=False)
+    members: int = Field(nullable=False)
+    # sha256 over the sorted "image_id:sha256" lines of the members: the version's fingerprint.
+    members_sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    published_by: int = Field(foreign_key="actor.id", nullable=False)
+    published_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class StyleSetVersionMember(SQLModel, table=True):
+    """One member of a published version, with the sha256 its bytes had when it was frozen."""
+
+    __tablename__ = "styleset_version_member"
+    __table_args__ = (sa.CheckConstraint("length(sha256) = 64", name="sha256_length"),)
+
+    version_id: int = Field(foreign_key="styleset_version.id", primary_key=True)
+    image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
+    sha256: str = Field(sa_type=sa.String(64), nullable=False)

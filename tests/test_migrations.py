@@ -15,13 +15,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, review
+from governance import actors, audit, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
 from governance.ingest import ingest
 from governance.models import Image, IngestRun, Licence, SQLModel
 from tests.factories import folder_of_images, write_csv
+
+FROZEN = ("styleset_version", "styleset_version_member")
 
 HEAD = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
@@ -115,8 +117,14 @@ def triggers(cat: Catalogue) -> list[str]:
 
 def expected_triggers(cat: Catalogue) -> list[str]:
     if cat.engine.dialect.name == "sqlite":
-        return ["audit_event_append_only_delete", "audit_event_append_only_update"]
-    return ["audit_event_append_only", "audit_event_no_truncate"]
+        return sorted(
+            [f"audit_event_append_only_{verb}" for verb in ("delete", "update")]
+            + [f"{table}_frozen_{verb}" for table in FROZEN for verb in ("delete", "update")]
+        )
+    return sorted(
+        ["audit_event_append_only", "audit_event_no_truncate"]
+        + [f"{table}_{suffix}" for table in FROZEN for suffix in ("frozen", "no_truncate")]
+    )
 
 
 def snapshot(cat: Catalogue) -> dict[str, list]:
@@ -131,15 +139,16 @@ def snapshot(cat: Catalogue) -> dict[str, list]:
         }
 
 
-def assert_schema_is_head(cat: Catalogue) -> None:
+def assert_schema_is_head(cat: Catalogue, *, fresh_audit: bool = True) -> None:
     assert cat.revision() == HEAD
     assert differences(cat) == []
     assert check_constraints(cat) == model_check_constraints()
     assert triggers(cat) == expected_triggers(cat)
-    with cat.engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT id, seq, hash FROM audit_head").all() == [
-            (1, 0, audit.GENESIS)
-        ]
+    if fresh_audit:
+        with cat.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT id, seq, hash FROM audit_head").all() == [
+                (1, 0, audit.GENESIS)
+            ]
 
 
 # ------------------------------------------------------------------ the chain itself
@@ -177,7 +186,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 14
+    assert sum(len(found) for found in names.values()) == 17
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 
@@ -227,7 +236,40 @@ def populate(cat: Catalogue, folder) -> list[int]:
     with cat.write() as session:
         review.decide(session, "lee", "approve", [str(ids[0])], None)
         review.decide(session, "lee", "reject", [str(ids[1])], "off-style")
+    if cat.revision() == HEAD:
+        with cat.write() as session:
+            stylesets.create(session, "sam", "looks")
+            stylesets.add(session, "sam", "looks", [str(ids[0])])
+            stylesets.publish(session, "sam", "looks")
     return ids
+
+
+def test_upgrade_with_data_from_the_first_revision(fresh, tmp_path):
+    """A catalogue made at 0001 with real data comes up to head with every row kept, and works."""
+    fresh.upgrade("0001_catalogue_core")
+    ids = populate(fresh, tmp_path)
+    before = snapshot_at(fresh, ["actor", "image", "licence", "source", "audit_event", "ingest_run"])
+    fresh.upgrade()
+    assert_schema_is_head(fresh, fresh_audit=False)
+    assert snapshot_at(fresh, list(before)) == before
+    with fresh.write() as session:
+        stylesets.create(session, "sam", "after-upgrade")
+        stylesets.add(session, "sam", "after-upgrade", [str(i) for i in ids])
+        assert stylesets.publish(session, "sam", "after-upgrade")["members"] == 2
+    fresh.downgrade("0001_catalogue_core")
+    assert snapshot_at(fresh, ["actor", "image", "licence", "source"]) == {
+        table: before[table] for table in ["actor", "image", "licence", "source"]
+    }
+    with fresh.read() as session:
+        assert audit.verify(session).ok
+
+
+def snapshot_at(cat: Catalogue, tables: list[str]) -> dict[str, list]:
+    with cat.engine.connect() as connection:
+        return {
+            name: [tuple(row) for row in connection.exec_driver_sql(f"SELECT * FROM {name} ORDER BY 1")]
+            for name in tables
+        }
 
 
 def test_init_on_a_current_catalogue_with_data_is_a_no_op(fresh, tmp_path):
