@@ -64,7 +64,7 @@ SPDX_URL = re.compile(r"^(?:https?://)?(?:www\.)?spdx\.org/licenses/(?P<id>[\w.+
 
 
 @cache
-def _licensing():
+def licensing():
     from license_expression import get_spdx_licensing
 
     return get_spdx_licensing()
@@ -92,7 +92,7 @@ def _known_key(key: str) -> str | None:
     and reading those as SPDX ids would be a guess."""
     if key.lower() not in _spdx_ids():
         return None
-    info = _licensing().validate(key)
+    info = licensing().validate(key)
     return None if info.errors else info.normalized_expression
 
 
@@ -114,26 +114,36 @@ class Normalised:
 
 
 def _from_expression(text: str) -> tuple[str | None, str | None]:
+    """Parse an SPDX expression; only SPDX ids and LicenseRef-… symbols count as known.
+
+    LicenseRef-… symbols are masked while parsing: ScanCode knows some as aliases and would turn
+    `LicenseRef-MIT-Bootstrap` into `MIT`, which is a guess. They come back exactly as written."""
     from license_expression import ExpressionError
 
-    licensing = _licensing()
+    refs: dict[str, str] = {}
+
+    def mask(match: re.Match) -> str:
+        placeholder = f"LicenseRef-stylevault{len(refs)}x"
+        refs[placeholder] = "LicenseRef-" + match.group(0)[len("licenseref-") :]
+        return placeholder
+
+    masked = re.sub(r"(?i)\blicenseref-[a-z0-9.\-]+", mask, text)
+    spdx = licensing()
     try:
-        parsed = licensing.parse(text, validate=False)
+        parsed = spdx.parse(masked, validate=False)
     except ExpressionError as exc:
         return None, f"not a licence expression ({exc})"
     if parsed is None:
         return None, "empty expression"
-    tokens = [t for t in re.findall(r"[^\s()]+", text) if t.lower() not in ("and", "or", "with")]
-    unknown = [t for t in tokens if not LICENCEREF.match(t) and t.lower() not in _spdx_ids()]
-    unknown += [
-        k for k in licensing.unknown_license_keys(parsed) if not LICENCEREF.match(k) and k not in unknown
-    ]
+    tokens = [t for t in re.findall(r"[^\s()]+", masked) if t.lower() not in ("and", "or", "with")]
+    unknown = [t for t in tokens if t not in refs and t.lower() not in _spdx_ids()]
+    unknown += [k for k in spdx.unknown_license_keys(parsed) if k not in refs and k not in unknown]
     if unknown:
         return None, "not on the SPDX list: " + ", ".join(unknown)
     rendered = str(parsed)
-    # ScanCode resolves the SPDX-style LicenseRef-PublicDomain to its own key; keep the short one.
-    rendered = rendered.replace("LicenseRef-scancode-public-domain", PUBLIC_DOMAIN)
-    return re.sub(r"(?i)\blicenseref-", "LicenseRef-", rendered), None
+    for placeholder, original in refs.items():
+        rendered = rendered.replace(placeholder, original)
+    return rendered, None
 
 
 @cache

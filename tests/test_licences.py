@@ -44,6 +44,8 @@ from tests.factories import encode, picture, write, write_csv
         ("mit or apache-2.0", "MIT OR Apache-2.0"),
         ("CC-BY-NC-4.0 AND LicenseRef-ACME-contract-2025", "CC-BY-NC-4.0 AND LicenseRef-ACME-contract-2025"),
         ("licenseref-acme", "LicenseRef-acme"),
+        ("LicenseRef-MIT-Bootstrap", "LicenseRef-MIT-Bootstrap"),
+        ("MIT AND LicenseRef-PublicDomain", "MIT AND LicenseRef-PublicDomain"),
         ("GPL-2.0+", "GPL-2.0-or-later"),
     ],
 )
