@@ -36,6 +36,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
 styleset_app = typer.Typer(
     no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
 )
+policy_app = typer.Typer(no_args_is_help=True, help="Which members a policy clears for which use.")
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
@@ -43,6 +44,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(styleset_app, name="styleset")
+app.add_typer(policy_app, name="policy")
 
 out = Console(soft_wrap=True)
 if not out.is_terminal:
@@ -665,6 +667,108 @@ def styleset_list(as_json: JsonFlag = False) -> None:
         print_json(rows)
     else:
         print_table(rows, ["name", "latest_version", "working_members", "owner", "description"])
+
+
+# ------------------------------------------------------------------ policies
+
+
+@policy_app.command("list")
+@handled
+def policy_list(as_json: JsonFlag = False) -> None:
+    """The policies found (STYLEVAULT_POLICIES, ./policies, then the shipped ones)."""
+    from governance.policy import list_policies
+
+    rows = [
+        {"name": p.name, "description": p.description, "sha256": p.hash, "path": str(p.path)}
+        for p in list_policies()
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            [{**r, "sha256": r["sha256"][:16]} for r in rows], ["name", "description", "sha256", "path"]
+        )
+
+
+@policy_app.command("show")
+@handled
+def policy_show(policy: str, as_json: JsonFlag = False) -> None:
+    """A policy's rules, its file and its content hash."""
+    from governance.policy import load_policy
+
+    loaded = load_policy(policy)
+    data = {"sha256": loaded.hash, "path": str(loaded.path), **loaded.model_dump(mode="json")}
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"{loaded.name}: {loaded.description}\n  {loaded.path}\n  sha256 {loaded.hash}", markup=False)
+    out.print(
+        f"  requires {loaded.required_state}; settled licences: {', '.join(loaded.settled_statuses)}; "
+        f"opt-outs: {loaded.opt_out}; data-mining reservations: {loaded.data_mining_reservation}",
+        markup=False,
+    )
+    rules = [
+        {
+            "match": ", ".join(rule.match),
+            "decision": rule.decision,
+            "obligations": ", ".join(rule.obligations),
+            "reason": rule.reason,
+        }
+        for rule in loaded.licences
+    ]
+    rules.append(
+        {"match": "(anything else)", "decision": loaded.default.decision, "reason": loaded.default.reason}
+    )
+    print_table(rules, ["match", "decision", "obligations", "reason"])
+
+
+@policy_app.command("check")
+@handled
+def policy_check(
+    policy: str,
+    styleset: Annotated[str, typer.Option(metavar="NAME[@N]", help="A published style-set version.")],
+    on: Annotated[str | None, typer.Option(help="Judge as of this date, YYYY-MM-DD (default today).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Counts only, no member lists.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Which members of a style-set version the policy clears, and why each other one is excluded."""
+    from governance import clearance
+    from governance.licences import parse_date
+    from governance.policy import REASON_TEXT, load_policy
+
+    loaded = load_policy(policy)
+    day = parse_date(on, "--on") if on else None
+    with catalogue().read() as session:
+        result = clearance.check(session, loaded, styleset, on=day)
+        if as_json:
+            sys.stdout.write("{\n" + json.dumps(result.as_dict(), default=_plain)[1:-1])
+            if not summary:
+                for key, cleared in (("cleared_members", True), ("excluded_members", False)):
+                    sys.stdout.write(f', "{key}": ')
+                    print_json_array(clearance.members(session, loaded, styleset, cleared=cleared, on=day))
+            sys.stdout.write("\n}\n")
+            return
+        out.print(
+            f"{result.styleset}@{result.version} under {result.policy} (sha256 {result.policy_sha256[:16]}), "
+            f"on {result.on}: {result.cleared} of {result.members} cleared",
+            markup=False,
+        )
+        for reason, count in result.excluded.items():
+            out.print(f"  {count:>8} excluded: {REASON_TEXT[reason]} [{reason}]", markup=False)
+        if result.expiring_soon:
+            out.print(f"  {result.expiring_soon:>8} cleared, but the licence expires soon", markup=False)
+        if summary:
+            return
+        for row in clearance.members(session, loaded, styleset, cleared=False, on=day):
+            out.print(
+                f"  excluded {row['image_id']:>8} {row['sha256'][:16]}  {row['reason']}: {row['detail']}",
+                markup=False,
+            )
+        for row in clearance.members(session, loaded, styleset, cleared=True, on=day):
+            owed = ", ".join(row["obligations"]) or "nothing owed"
+            out.print(
+                f"  cleared  {row['image_id']:>8} {row['sha256'][:16]}  {row['spdx']} ({owed})", markup=False
+            )
 
 
 # ------------------------------------------------------------------ audit and reports
