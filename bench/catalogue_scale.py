@@ -29,11 +29,21 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from governance import actors
+from governance import actors, clearance
 from governance.catalogue import Catalogue
 from governance.images import iter_images, list_images
-from governance.models import Image, IngestRun, Licence, Source
+from governance.models import (
+    Image,
+    IngestRun,
+    Licence,
+    Source,
+    StyleSet,
+    StyleSetVersion,
+    StyleSetVersionMember,
+)
+from governance.policy import load_policy
 from governance.reports import licence_report
+from governance.stylesets import members_sha256
 
 TARGET_SECONDS = 2.0
 CHUNK = 50_000
@@ -292,6 +302,7 @@ class Database:
         else:
             self._load_postgresql(catalogue, rows_iter)
         print(f"  {self.name}: loaded {rows} images in {time.perf_counter() - started:.0f} s", flush=True)
+        publish_everything(catalogue, ids[STEWARD])
         return catalogue
 
     def _load_sqlite(self, catalogue: Catalogue, rows: Iterator[tuple]) -> None:
@@ -335,6 +346,36 @@ class Database:
         _pg_admin("VACUUM ANALYZE", database=PG_DATABASE)
 
 
+def publish_everything(catalogue: Catalogue, steward: int) -> None:
+    """Style set `everything`, version 1 = every image, written set-based as `styleset publish` does."""
+    image = Image.__table__
+    with catalogue.write() as session:
+        rows = session.execute(sa.select(image.c.id, image.c.sha256).order_by(image.c.id))
+        fingerprint = members_sha256(rows)
+        count = session.execute(sa.select(sa.func.count()).select_from(image)).scalar()
+        styleset = StyleSet(name="everything", owner_id=steward)
+        session.add(styleset)
+        session.flush()
+        version = StyleSetVersion(
+            styleset_id=styleset.id,
+            version=1,
+            members=count,
+            members_sha256=fingerprint,
+            published_by=steward,
+        )
+        session.add(version)
+        session.flush()
+        session.execute(
+            sa.insert(StyleSetVersionMember.__table__).from_select(
+                ["version_id", "image_id", "sha256"],
+                sa.select(sa.literal(version.id), image.c.id, image.c.sha256),
+            )
+        )
+    with catalogue.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
 def databases(out: Path, rows: int, skip_postgres: bool) -> list[Database]:
     found = [Database("SQLite", f"sqlite:///{out / f'scale-{rows}.db'}", out / "scale.store", SQLITE)]
     if not skip_postgres:
@@ -366,6 +407,14 @@ def pending_all(session) -> int:
         )
 
 
+def policy_summary(session) -> int:
+    return clearance.check(session, load_policy("commercial"), "everything").members
+
+
+def policy_cleared(session) -> int:
+    return sum(1 for _ in clearance.members(session, load_policy("commercial"), "everything", cleared=True))
+
+
 def flagged_first_page(session) -> int:
     return len(list_images(session, flagged=True, limit=100))
 
@@ -376,6 +425,8 @@ OPERATIONS = [
     ('list_images(state="pending", limit=100)', pending_first_page),
     ("images list --state pending --json: every pending image, streamed", pending_all),
     ("list_images(flagged=True, limit=100)", flagged_first_page),
+    ("policy check commercial --styleset everything --summary", policy_summary),
+    ("policy check: every cleared member streamed (what an index build reads)", policy_cleared),
 ]
 
 
