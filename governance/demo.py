@@ -15,10 +15,11 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from rich.console import Console
 
-from governance import actors, audit, images, licences, reports, review
+from governance import actors, audit, clearance, images, licences, reports, review, stylesets
 from governance.catalogue import Catalogue
 from governance.errors import Refused
 from governance.ingest import ingest
+from governance.policy import load_policy
 
 # (collection, creator, licence as a source might write it, extra manifest columns)
 COLLECTIONS = [
@@ -169,7 +170,6 @@ def run_demo(folder: Path | None, console: Console) -> Path:
 
     with catalogue.read() as session:
         report = reports.licence_report(session)
-        verification = audit.verify(session)
     report_path = work / "licence-report.md"
     report_path.write_text(reports.render(report, "md"))
     say(f"6. licence report: {report_path}")
@@ -178,7 +178,21 @@ def run_demo(folder: Path | None, console: Console) -> Path:
             f"{entry[s]} {s}" for s in ("approved", "pending", "rejected", "revoked") if entry[s]
         )
         say(f"     {entry['licence']}: {counts}")
-    say(f"7. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
+    with catalogue.write() as session:
+        stylesets.create(session, "sam", "demo-mix", "every demo collection")
+        for collection, *_ in COLLECTIONS:
+            stylesets.add(session, "sam", "demo-mix", collection=collection)
+        published = stylesets.publish(session, "sam", "demo-mix", "all collections")
+    say(f"7. sam publishes style set demo-mix@{published['version']} with {published['members']} images")
+    for name in ("commercial", "research"):
+        with catalogue.read() as session:
+            check = clearance.check(session, load_policy(name), "demo-mix")
+        reasons = ", ".join(f"{count} {reason}" for reason, count in check.excluded.items())
+        say(f"     under {name}: {check.cleared} of {check.members} cleared; excluded: {reasons}")
+
+    with catalogue.read() as session:
+        verification = audit.verify(session)
+    say(f"8. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
     say(
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"

@@ -15,6 +15,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "21 offered = 18 catalogued + 1 duplicates + 2 rejected" in result.stdout
     assert "refused" in result.stdout and "four-eyes" in result.stdout
     assert "audit chain: intact" in result.stdout
+    assert "under commercial: 5 of 18 cleared" in result.stdout
+    assert "under research: 8 of 18 cleared" in result.stdout
     assert (tmp_path / "licence-report.md").read_text().startswith("# Licence report")
     catalogue = Catalogue.open(f"sqlite:///{tmp_path / 'stylevault.db'}")
     with catalogue.read() as session:
