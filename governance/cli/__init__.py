@@ -1,0 +1,118 @@
+"""The `stylevault` command line: a thin Typer layer over the catalogue functions.
+
+This package holds the application and what every command shares; the commands live in
+`catalogue_commands` (catalogue core) and `curation_commands` (style sets and policies).
+
+Every list/show/report command takes --json. Exit status: 0 success, 1 a refused operation (role,
+four-eyes, verification), 2 bad usage or input. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import typer
+
+from governance.cli.output import err
+from governance.errors import StylevaultError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="stylevault: a data-governance-first manager of style databases for retrieval-augmented diffusion.",
+)
+users_app = typer.Typer(no_args_is_help=True, help="Actors and their roles (admin only).")
+images_app = typer.Typer(no_args_is_help=True, help="List and inspect catalogued images.")
+licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences (legal).")
+review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
+styleset_app = typer.Typer(
+    no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
+)
+policy_app = typer.Typer(no_args_is_help=True, help="Which members a policy clears for which use.")
+app.add_typer(users_app, name="users")
+app.add_typer(images_app, name="images")
+app.add_typer(licence_app, name="licence")
+app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
+app.add_typer(styleset_app, name="styleset")
+app.add_typer(policy_app, name="policy")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class Settings:
+    db: str | None = None
+    actor: str | None = None
+    store: str | None = None
+
+
+settings = Settings()
+
+
+@app.callback()
+def _global(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="STYLEVAULT_DB", help="Catalogue URL (default sqlite:///stylevault.db)."),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--as", envvar="STYLEVAULT_USER", help="The actor making changes.")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", envvar="STYLEVAULT_STORE", help="Content store (default: beside a SQLite file)."
+        ),
+    ] = None,
+) -> None:
+    settings.db, settings.actor, settings.store = db, actor, store
+
+
+def handled(fn):
+    """Turn stylevault's errors into a one-line message and the documented exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import sqlalchemy.exc
+
+        try:
+            return fn(*args, **kwargs)
+        except StylevaultError as exc:
+            err.print(f"stylevault: {exc}", markup=False, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except sqlalchemy.exc.IntegrityError as exc:
+            detail = str(exc.orig).splitlines()[0]
+            err.print(f"stylevault: refused by the catalogue's constraints: {detail}", markup=False)
+            raise typer.Exit(1) from None
+        except sqlalchemy.exc.DataError as exc:
+            detail = str(exc.orig).splitlines()[0]
+            err.print(f"stylevault: the catalogue refused a value: {detail}", markup=False)
+            raise typer.Exit(2) from None
+        except sqlalchemy.exc.OperationalError as exc:
+            detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            err.print(f"stylevault: catalogue unavailable: {detail}", markup=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def catalogue(*, current: bool = True):
+    from governance.catalogue import Catalogue
+
+    cat = Catalogue.open(settings.db, settings.store)
+    if current:
+        cat.require_current()
+    return cat
+
+
+def main() -> None:
+    app()
+
+
+# Registering the commands: importing the modules attaches them to the Typer apps above.
+from governance.cli import catalogue_commands, curation_commands  # noqa: E402, F401

@@ -1,0 +1,127 @@
+"""What ingest is offered: every entry under a folder, or every row of a manifest.
+
+Each offer is a file to read, or a refusal decided before reading it (a path outside the ingest
+root, a symlink loop, a repeated manifest row...), so that every offer ends as exactly one
+catalogued image, duplicate or rejection (DESIGN.md rule 1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance import licences
+from governance.errors import BadInput
+from governance.manifest import ManifestRow, parse_bool, unstorable
+
+
+def printable(path: str) -> str:
+    """A path as text: undecodable bytes in file names become \\x escapes instead of failing."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@dataclass
+class Offer:
+    """One file offered to ingest, and why it is refused before it is read (if it is)."""
+
+    display: str  # relative to the ingest root, printable
+    path: str | None  # absolute path to read
+    row: ManifestRow | None = None
+    refusal: tuple[str, str] | None = None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _real(path: str | os.PathLike) -> Path:
+    """The path with symlinks resolved. A symlink loop stays unresolved, so it reads as missing
+    (Path.resolve raises RuntimeError on a loop before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
+def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
+    """Every entry under `root`, in name order. Symlinks are followed only to files inside it."""
+    real_root = _real(root)
+
+    def offer(entry_path: str, **kwargs) -> Offer:
+        return Offer(display=printable(os.path.relpath(entry_path, root)), path=entry_path, **kwargs)
+
+    def walk(folder: str, real_folder: Path) -> Iterator[Offer]:
+        # Folders are entered only through real directories, so an entry's real path is its real
+        # folder plus its name; only symlinks need resolving.
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield offer(folder, refusal=("unreadable", f"cannot list folder: {exc.strerror}"))
+            return
+        for entry in entries:
+            is_link = entry.is_symlink()
+            resolved = _real(entry.path) if is_link else real_folder / entry.name
+            if resolved in skip:
+                continue
+            if is_link:
+                if not _inside(resolved, real_root):
+                    yield offer(entry.path, refusal=("outside-root", "symlink leads outside the ingest root"))
+                elif not resolved.exists():
+                    yield offer(entry.path, refusal=("missing-file", "broken symlink"))
+                elif not resolved.is_file():
+                    yield offer(entry.path, refusal=("not-a-file", "symlink to a folder is not followed"))
+                else:
+                    yield offer(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                yield from walk(entry.path, resolved)
+            elif entry.is_file(follow_symlinks=False):
+                yield offer(entry.path)
+            else:
+                yield offer(entry.path, refusal=("not-a-file", "not a regular file"))
+
+    if root.is_file():
+        yield Offer(display=printable(root.name), path=str(root))
+    else:
+        yield from walk(str(root), real_root)
+
+
+def _row_refusal(row: ManifestRow) -> tuple[str, str] | None:
+    try:
+        parse_bool(row.values.get("opt_out"), "opt_out")
+        if row.values.get("licence_expires"):
+            licences.parse_date(row.values["licence_expires"], "licence_expires")
+    except (ValueError, BadInput) as exc:
+        return "bad-row", f"line {row.line}: {exc}"
+    return None
+
+
+def offers_from_manifest(root: Path, rows: list[ManifestRow]) -> Iterator[Offer]:
+    """One offer per manifest row; rows that point outside the root or repeat a path are refused."""
+    real_root = _real(root)
+    seen: dict[str, int] = {}
+    for row in rows:
+        relative = row.path
+        problem = unstorable(row) if relative else "empty 'path'"
+        if problem:
+            yield Offer(
+                display=f"(line {row.line})",
+                path=None,
+                row=row,
+                refusal=("bad-row", f"line {row.line}: {problem}"),
+            )
+            continue
+        display = printable(relative)
+        candidate = Path(relative)
+        target = _real(root / candidate)
+        key = os.path.normpath(relative)
+        if candidate.is_absolute() or not _inside(target, real_root):
+            refusal = ("outside-root", f"line {row.line}: path leaves the ingest root")
+        elif key in seen:
+            refusal = ("duplicate-row", f"line {row.line}: repeats the path of line {seen[key]}")
+        elif not target.exists():
+            refusal = ("missing-file", f"line {row.line}: no such file")
+        elif not target.is_file():
+            refusal = ("not-a-file", f"line {row.line}: not a regular file")
+        else:
+            refusal = _row_refusal(row)
+        seen.setdefault(key, row.line)
+        yield Offer(display=display, path=str(root / candidate), row=row, refusal=refusal)
