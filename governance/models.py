@@ -289,3 +289,51 @@ class StyleSetVersionMember(SQLModel, table=True):
     version_id: int = Field(foreign_key="styleset_version.id", primary_key=True)
     image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
     sha256: str = Field(sa_type=sa.String(64), nullable=False)
+
+
+INDEX_SEARCH_KINDS = ("exact", "hnsw")
+
+
+class IndexBuild(SQLModel, table=True):
+    """A usearch index built from the cleared members of one style-set version under one policy.
+
+    Everything but its staleness is fixed at build time; a stale index stays stale (rebuild it)."""
+
+    __tablename__ = "index_build"
+    __table_args__ = (
+        sa.CheckConstraint("members >= 1", name="members"),
+        sa.CheckConstraint(_in("search", INDEX_SEARCH_KINDS), name="search"),
+        sa.CheckConstraint(
+            "length(manifest_sha256) = 64 AND length(policy_sha256) = 64 AND length(encoder_weights_sha256) = 64",
+            name="hash_lengths",
+        ),
+        sa.CheckConstraint("NOT stale OR (stale_reason IS NOT NULL AND stale_at IS NOT NULL)", name="stale_why"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    index_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    path: str = Field(sa_type=sa.Text, nullable=False)
+    styleset_version_id: int = Field(foreign_key="styleset_version.id", nullable=False, index=True)
+    policy: str = Field(sa_type=sa.String(100), nullable=False)
+    policy_sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    encoder_id: str = Field(sa_type=sa.String(300), nullable=False)
+    encoder_weights_sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    manifest_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    members: int = Field(nullable=False)
+    search: str = Field(sa_type=sa.String(16), nullable=False)
+    built_by: int = Field(foreign_key="actor.id", nullable=False)
+    built_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    stale: bool = Field(default=False, nullable=False)
+    stale_reason: str | None = Field(default=None, sa_type=sa.Text)
+    stale_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class IndexMember(SQLModel, table=True):
+    """Which images an index holds, at which row: what a revocation looks up."""
+
+    __tablename__ = "index_member"
+    __table_args__ = (sa.UniqueConstraint("build_id", "position"),)
+
+    build_id: int = Field(foreign_key="index_build.id", primary_key=True)
+    image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
+    position: int = Field(nullable=False)
