@@ -15,6 +15,7 @@ PERMISSIONS = {
     "licence.set": {"legal"},
     "review": {"legal"},
     "styleset.edit": {"steward"},
+    "index.build": {"steward"},
 }
 
 

@@ -27,9 +27,14 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
+def timestamp(moment: datetime) -> str:
+    """UTC, microseconds, 'Z': the one way stylevault writes a time into hashed records."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _default(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable in an audit event: {type(value).__name__}")

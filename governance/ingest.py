@@ -517,7 +517,7 @@ class _BatchWriter:
             for lic in session.scalars(sa.select(Licence).where(Licence.image_id.in_(touched)))
         }
         fresh = set(new_ids.values())
-        inserts = []
+        inserts, rederived = [], []
         now = utcnow()
         sha_of = {image_id: sha for sha, image_id in new_ids.items()}
         for image_id in sorted(touched):
@@ -549,8 +549,16 @@ class _BatchWriter:
                 lic.updated_at = now
                 session.add(lic)
                 changes.append(audit.Change("licence.derive", "image", image_id, before, after))
+                rederived.append(image_id)
         if inserts:
             session.execute(sa.insert(Licence.__table__), inserts)
+        if rederived:
+            from governance import index
+
+            session.flush()
+            index.restale(
+                session, self.actor_name, rederived, f"licence re-derived by ingest run {self.run_id}"
+            )
 
     def _rejections(self, session: Session, failed, changes) -> None:
         if not failed:

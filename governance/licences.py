@@ -336,6 +336,9 @@ def set_licence(
     session.add(lic)
     after = licence_state(lic)
     audit.record(session, actor.name, [audit.Change("licence.set", "image", image.id, before, after)])
+    from governance import index  # index judges licences by policy, which builds on this module
+
+    index.restale(session, actor.name, [image.id], f"licence of image {image.id} set to {spdx}")
     return after
 
 

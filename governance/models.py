@@ -304,10 +304,13 @@ class IndexBuild(SQLModel, table=True):
         sa.CheckConstraint("members >= 1", name="members"),
         sa.CheckConstraint(_in("search", INDEX_SEARCH_KINDS), name="search"),
         sa.CheckConstraint(
-            "length(manifest_sha256) = 64 AND length(policy_sha256) = 64 AND length(encoder_weights_sha256) = 64",
+            "length(manifest_sha256) = 64 AND length(policy_sha256) = 64"
+            " AND length(encoder_weights_sha256) = 64",
             name="hash_lengths",
         ),
-        sa.CheckConstraint("NOT stale OR (stale_reason IS NOT NULL AND stale_at IS NOT NULL)", name="stale_why"),
+        sa.CheckConstraint(
+            "NOT stale OR (stale_reason IS NOT NULL AND stale_at IS NOT NULL)", name="stale_why"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -105,4 +105,11 @@ def decide(
         results.append({"id": image.id, "sha256": image.sha256, "state": target, "changed": True})
     session.flush()
     audit.record(session, actor.name, changes)
+    if decision == "revoke" and to_change:
+        from governance import index
+
+        ids = ", ".join(str(image.id) for image in to_change)
+        index.restale(
+            session, actor.name, [image.id for image in to_change], f"revoked image {ids} ({reason})"
+        )
     return sorted(results, key=lambda r: r["id"])

@@ -22,6 +22,8 @@ from governance.catalogue import Catalogue
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
 ON_POSTGRES = TEST_DB.startswith("postgresql")
 TABLES_TO_CLEAR = [
+    "index_member",
+    "index_build",
     "styleset_version_member",
     "styleset_version",
     "styleset_member",

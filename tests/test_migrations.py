@@ -15,13 +15,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, review, stylesets
+from governance import actors, audit, index, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
 from governance.ingest import ingest
 from governance.models import Image, IngestRun, Licence, SQLModel
-from tests.factories import folder_of_images, write_csv
+from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
 
@@ -120,10 +120,13 @@ def expected_triggers(cat: Catalogue) -> list[str]:
         return sorted(
             [f"audit_event_append_only_{verb}" for verb in ("delete", "update")]
             + [f"{table}_frozen_{verb}" for table in FROZEN for verb in ("delete", "update")]
+            + ["index_build_guard", "index_build_no_delete"]
+            + [f"index_member_frozen_{verb}" for verb in ("delete", "update")]
         )
     return sorted(
         ["audit_event_append_only", "audit_event_no_truncate"]
         + [f"{table}_{suffix}" for table in FROZEN for suffix in ("frozen", "no_truncate")]
+        + ["index_build_guard", "index_member_frozen"]
     )
 
 
@@ -186,7 +189,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 17
+    assert sum(len(found) for found in names.values()) == 21
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 
@@ -241,6 +244,8 @@ def populate(cat: Catalogue, folder) -> list[int]:
             stylesets.create(session, "sam", "looks")
             stylesets.add(session, "sam", "looks", [str(ids[0])])
             stylesets.publish(session, "sam", "looks")
+        encoder = tiny_encoder(folder / "encoder")
+        index.build(cat, "sam", "looks", "commercial", f"local-dir:{encoder}", folder / "index")
     return ids
 
 

@@ -33,6 +33,7 @@ styleset_app = typer.Typer(
     no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
 )
 policy_app = typer.Typer(no_args_is_help=True, help="Which members a policy clears for which use.")
+index_app = typer.Typer(no_args_is_help=True, help="Cleared indexes: build, verify, list.")
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
@@ -41,6 +42,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(styleset_app, name="styleset")
 app.add_typer(policy_app, name="policy")
+app.add_typer(index_app, name="index")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

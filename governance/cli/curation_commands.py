@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,12 +14,14 @@ from governance.cli import (
     JsonFlag,
     catalogue,
     handled,
+    index_app,
     policy_app,
     settings,
     styleset_app,
 )
 from governance.cli.output import (
     _plain,
+    err,
     out,
     print_json,
     print_json_array,
@@ -263,3 +267,125 @@ def policy_check(
             out.print(
                 f"  cleared  {row['image_id']:>8} {row['sha256'][:16]}  {row['spdx']} ({owed})", markup=False
             )
+
+
+# ------------------------------------------------------------------ indexes
+
+
+@index_app.command("build")
+@handled
+def index_build(
+    styleset: Annotated[str, typer.Option(metavar="NAME[@N]", help="A published style-set version.")],
+    policy: Annotated[str, typer.Option(help="The policy that decides which members are cleared.")],
+    encoder: Annotated[str, typer.Option(help="MODEL@PRETRAINED, hf-hub:ORG/REPO or local-dir:PATH.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="A new folder for the index.")],
+    allow_download: Annotated[
+        bool, typer.Option("--allow-download", help="Fetch encoder weights if missing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Embed the cleared members of a style-set version and write a usearch index with its manifest."""
+    from governance import index
+
+    progress = _embedding_progress()
+    with progress or nullcontext():
+        built = index.build(
+            catalogue(),
+            settings.actor,
+            styleset,
+            policy,
+            encoder,
+            out_dir,
+            allow_download=allow_download,
+            progress=progress.advance if progress else None,
+        )
+    if as_json:
+        print_json(built.as_dict())
+        return
+    excluded = ", ".join(f"{n} {reason}" for reason, n in built.excluded.items()) or "none"
+    out.print(
+        f"built index {built.index_id} in {built.path}: {built.members} members ({built.search} search), "
+        f"{built.embedded} newly embedded; excluded: {excluded}; "
+        f"manifest sha256 {built.manifest_sha256[:16]}",
+        markup=False,
+    )
+
+
+class _EmbeddingProgress:
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+    def advance(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("embedding", total=total)
+        self.bar.advance(self.task, done)
+
+
+def _embedding_progress():
+    return _EmbeddingProgress() if sys.stderr.isatty() else None
+
+
+@index_app.command("verify")
+@handled
+def index_verify(
+    folder: Path,
+    on: Annotated[str | None, typer.Option(help="Judge the members as of this date (default today).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every hash, the manifest against the catalogue, and that every member is still cleared."""
+    from governance import index
+    from governance.licences import parse_date
+
+    result = index.verify(
+        catalogue(), folder, on=parse_date(on, "--on") if on else None, actor=settings.actor
+    )
+    if as_json:
+        print_json(result.as_dict())
+    elif result.ok:
+        m = result.manifest
+        out.print(
+            f"index {result.index_id} verified: {m['count']} members of {m['styleset']['name']}@"
+            f"{m['styleset']['version']} under {m['policy']['name']}, encoder {m['encoder']['id']}",
+            markup=False,
+        )
+    else:
+        for problem in result.problems:
+            err.print(f"stylevault: index {folder}: {problem}", markup=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@index_app.command("list")
+@handled
+def index_list(
+    image: Annotated[str | None, typer.Option(help="Only indexes that hold this image.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Index builds with their style-set version, policy, encoder and whether they are stale."""
+    from governance import images, index
+
+    with catalogue().read() as session:
+        image_id = images.resolve(session, image).id if image else None
+        rows = index.listing(session, image_id=image_id)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            {**r, "styleset": f"{r['styleset']}@{r['version']}", "stale": r["stale_reason"] or ""}
+            for r in rows
+        ],
+        ["index_id", "styleset", "policy", "members", "search", "encoder_id", "built_at", "stale", "path"],
+    )

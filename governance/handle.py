@@ -1,0 +1,117 @@
+"""The verified, read-only index handle that the core hands a generation plugin.
+
+Opening verifies the folder first (every file hash, the manifest against the catalogue, every
+member still cleared) and refuses a stale, tampered or unverifiable index. The vectors stay on
+disk, memory-mapped; the usearch index is a memory-mapped view. Neighbour embeddings come from the
+exact vector file, not reconstructed from the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from governance import index
+from governance.catalogue import Catalogue
+from governance.errors import BadInput, Refused
+
+
+@dataclass(frozen=True)
+class Member:
+    """What the catalogue knows about one indexed image, for provenance and attribution."""
+
+    position: int
+    image_id: int
+    sha256: str
+    licence: str | None
+    relied_on: str | None
+    attribution: str | None
+    obligations: tuple[str, ...]
+
+
+class IndexHandle:
+    """Search a verified index: `search(query (B, D), k) -> (image ids (B, k), cosine (B, k))`,
+    `vectors(image ids (B, k)) -> (B, k, D)` float32, and each member's licence and attribution."""
+
+    def __init__(self, folder: Path, manifest: dict, manifest_sha256: str):
+        from usearch.index import Index
+
+        self.folder = folder
+        self.manifest = manifest
+        self.manifest_sha256 = manifest_sha256
+        self.encoder_id: str = manifest["encoder"]["id"]
+        self.dim: int = manifest["dim"]
+        self.exact = manifest["search"]["kind"] == "exact"
+        self._vectors = np.load(folder / "vectors.npy", mmap_mode="r")  # (N, D) float16, read-only
+        self._index = Index.restore(str(folder / "index.usearch"), view=True)
+        self._index.expansion_search = manifest["search"]["expansion_search"]
+        self._ids = np.asarray(manifest["member_ids"], dtype=np.int64)  # position -> image id
+        self._position = {int(image_id): position for position, image_id in enumerate(self._ids)}
+        with open(folder / "members.jsonl", encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        self.members = [
+            Member(
+                r["position"],
+                r["image_id"],
+                r["sha256"],
+                r["licence"],
+                r["relied_on"],
+                r["attribution"],
+                tuple(r["obligations"]),
+            )
+            for r in rows
+        ]
+
+    @classmethod
+    def open(cls, catalogue: Catalogue, folder: str | os.PathLike, *, on: date | None = None) -> IndexHandle:
+        """Verify, then open; a stale, tampered or unknown index is refused with the first reason."""
+        folder = Path(folder)
+        result = index.verify(catalogue, folder, on=on)
+        if not result.ok:
+            more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+            raise Refused(f"index {folder} refused: {result.problems[0]}{more}")
+        manifest, manifest_sha256 = index.read_manifest(folder)
+        return cls(folder, manifest, manifest_sha256)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def require_encoder(self, encoder_id: str) -> None:
+        """Queries must come from the encoder the index was built with."""
+        if encoder_id != self.encoder_id:
+            raise Refused(f"index {self.folder} was built with encoder {self.encoder_id}, not {encoder_id}")
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """query: (B, D) float32, L2-normalised -> image ids (B, k) int64 and cosine similarity (B, k)
+        float32, most similar first."""
+        query = np.asarray(query, dtype=np.float32)
+        if query.ndim != 2 or query.shape[1] != self.dim:
+            raise BadInput(f"query: expected shape (B, {self.dim}), got {query.shape}")
+        if not 1 <= k <= len(self):
+            raise BadInput(f"k: must be between 1 and {len(self)} (the members of this index), got {k}")
+        matches = self._index.search(query, k, exact=self.exact)
+        positions = np.asarray(matches.keys, dtype=np.int64).reshape(len(query), k)
+        scores = 1.0 - np.asarray(matches.distances, dtype=np.float32).reshape(len(query), k)
+        return self._ids[positions], scores
+
+    def vectors(self, image_ids: np.ndarray) -> np.ndarray:
+        """image ids (B, k) -> their embeddings (B, k, D) float32, from the exact vector file."""
+        image_ids = np.asarray(image_ids)
+        try:
+            positions = np.vectorize(self._position.__getitem__, otypes=[np.int64])(image_ids)
+        except KeyError as exc:
+            raise BadInput(f"image {exc.args[0]} is not a member of index {self.folder}") from exc
+        return np.asarray(self._vectors[positions.reshape(-1)], dtype=np.float32).reshape(
+            *image_ids.shape, self.dim
+        )
+
+    def member(self, image_id: int) -> Member:
+        position = self._position.get(int(image_id))
+        if position is None:
+            raise BadInput(f"image {image_id} is not a member of index {self.folder}")
+        return self.members[position]
