@@ -1,14 +1,16 @@
 """The verified, read-only index handle that the core hands a generation plugin.
 
 Opening verifies the folder first (every file hash, the manifest against the catalogue, every
-member still cleared) and refuses a stale, tampered or unverifiable index. The vectors stay on
-disk, memory-mapped; the usearch index is a memory-mapped view. Neighbour embeddings come from the
-exact vector file, not reconstructed from the index.
+member still cleared) and refuses a stale, tampered or unverifiable index. Nothing large is copied
+into memory: the vectors and the member lines are memory-mapped, and the usearch index is a
+memory-mapped view. Neighbour embeddings come from the exact vector file, not reconstructed from
+the index.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +25,7 @@ from governance.errors import BadInput, Refused
 
 @dataclass(frozen=True)
 class Member:
-    """What the catalogue knows about one indexed image, for provenance and attribution."""
+    """What the catalogue knew about one indexed image at build time, for provenance and attribution."""
 
     position: int
     image_id: int
@@ -36,7 +38,8 @@ class Member:
 
 class IndexHandle:
     """Search a verified index: `search(query (B, D), k) -> (image ids (B, k), cosine (B, k))`,
-    `vectors(image ids (B, k)) -> (B, k, D)` float32, and each member's licence and attribution."""
+    `vectors(image ids (B, k)) -> (B, k, D)` float32, and `member(image id)` for licence and
+    attribution."""
 
     def __init__(self, folder: Path, manifest: dict, manifest_sha256: str):
         from usearch.index import Index
@@ -51,21 +54,12 @@ class IndexHandle:
         self._index = Index.restore(str(folder / "index.usearch"), view=True)
         self._index.expansion_search = manifest["search"]["expansion_search"]
         self._ids = np.asarray(manifest["member_ids"], dtype=np.int64)  # position -> image id
-        self._position = {int(image_id): position for position, image_id in enumerate(self._ids)}
-        with open(folder / "members.jsonl", encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle]
-        self.members = [
-            Member(
-                r["position"],
-                r["image_id"],
-                r["sha256"],
-                r["licence"],
-                r["relied_on"],
-                r["attribution"],
-                tuple(r["obligations"]),
-            )
-            for r in rows
-        ]
+        self._order = np.argsort(self._ids, kind="stable")  # sorted ids -> position
+        self._sorted_ids = self._ids[self._order]
+        with open(folder / "members.jsonl", "rb") as handle:
+            self._lines = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        ends = np.flatnonzero(np.frombuffer(self._lines, dtype=np.uint8) == ord("\n"))
+        self._starts = np.concatenate(([0], ends[:-1] + 1))  # line i of members.jsonl = member i
 
     @classmethod
     def open(cls, catalogue: Catalogue, folder: str | os.PathLike, *, on: date | None = None) -> IndexHandle:
@@ -99,19 +93,32 @@ class IndexHandle:
         scores = 1.0 - np.asarray(matches.distances, dtype=np.float32).reshape(len(query), k)
         return self._ids[positions], scores
 
+    def _positions(self, image_ids: np.ndarray) -> np.ndarray:
+        image_ids = np.asarray(image_ids, dtype=np.int64)
+        found = np.searchsorted(self._sorted_ids, image_ids).clip(0, len(self._ids) - 1)
+        missing = self._sorted_ids[found] != image_ids
+        if missing.any():
+            raise BadInput(f"image {image_ids[missing].flat[0]} is not a member of index {self.folder}")
+        return self._order[found]
+
     def vectors(self, image_ids: np.ndarray) -> np.ndarray:
         """image ids (B, k) -> their embeddings (B, k, D) float32, from the exact vector file."""
-        image_ids = np.asarray(image_ids)
-        try:
-            positions = np.vectorize(self._position.__getitem__, otypes=[np.int64])(image_ids)
-        except KeyError as exc:
-            raise BadInput(f"image {exc.args[0]} is not a member of index {self.folder}") from exc
+        positions = self._positions(image_ids)
         return np.asarray(self._vectors[positions.reshape(-1)], dtype=np.float32).reshape(
-            *image_ids.shape, self.dim
+            *positions.shape, self.dim
         )
 
     def member(self, image_id: int) -> Member:
-        position = self._position.get(int(image_id))
-        if position is None:
-            raise BadInput(f"image {image_id} is not a member of index {self.folder}")
-        return self.members[position]
+        position = int(self._positions(np.array([image_id]))[0])
+        start = int(self._starts[position])
+        end = self._lines.find(b"\n", start)
+        row = json.loads(self._lines[start:end])
+        return Member(
+            row["position"],
+            row["image_id"],
+            row["sha256"],
+            row["licence"],
+            row["relied_on"],
+            row["attribution"],
+            tuple(row["obligations"]),
+        )

@@ -241,17 +241,25 @@ def _still_cleared(session: Session, policy: Policy, ref: str, on: date, members
         raise Refused("the cleared members changed while the index was being built; run the build again")
 
 
-def _write(
-    tmp: Path, index_id, members, vectors, search, encoder, policy, check, revision, names, on
-) -> dict:
+def write_vectors(folder: Path, vectors):
+    """vectors.npy (float16) and index.usearch over its rows (key = row); returns the float16 matrix.
+
+    Rows are keyed by position, so a search result maps to members through the manifest's order."""
     import numpy as np
     from usearch.index import Index
 
-    matrix = vectors.astype(np.float16)  # (N, D)
-    np.save(tmp / "vectors.npy", matrix)
+    matrix = np.ascontiguousarray(vectors, dtype=np.float16)  # (N, D)
+    np.save(folder / "vectors.npy", matrix)
     index = Index(ndim=matrix.shape[1], metric="cos", dtype="f16", **HNSW)
-    index.add(np.arange(len(members), dtype=np.uint64), matrix)
-    index.save(str(tmp / "index.usearch"))
+    index.add(np.arange(len(matrix), dtype=np.uint64), matrix)
+    index.save(str(folder / "index.usearch"))
+    return matrix
+
+
+def _write(
+    tmp: Path, index_id, members, vectors, search, encoder, policy, check, revision, names, on
+) -> dict:
+    matrix = write_vectors(tmp, vectors)
     with open(tmp / "members.jsonl", "w", encoding="utf-8") as handle:
         for position, member in enumerate(members):
             handle.write(
