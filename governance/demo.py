@@ -8,6 +8,7 @@ and two legal reviewers (the steward also holds the legal role, to show four-eye
 from __future__ import annotations
 
 import csv
+import json
 import random
 import tempfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from rich.console import Console
 
-from governance import actors, audit, clearance, images, licences, reports, review, stylesets
+from governance import actors, audit, clearance, images, index, licences, reports, review, stylesets
 from governance.catalogue import Catalogue
 from governance.errors import Refused
 from governance.ingest import ingest
@@ -52,14 +53,41 @@ def draw(seed: int, palette: list[tuple[int, int, int]]) -> Image.Image:
     return image
 
 
+# A tiny open_clip architecture: enough to embed and index, small enough to make in a second.
+UNTRAINED_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+CLIP_PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+
+
+def untrained_encoder(folder: Path, seed: int = 0) -> Path:
+    """An open_clip model with random (seeded) weights, saved in open_clip's local-dir layout."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    if (folder / "open_clip_model.safetensors").is_file():
+        return folder
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**UNTRAINED_CLIP)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    save_file(weights, folder / "open_clip_model.safetensors")
+    config = {"model_cfg": UNTRAINED_CLIP, "preprocess_cfg": CLIP_PREPROCESS}
+    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
 def make_collection(folder: Path) -> Path:
     """Images with a manifest, plus the kind of mess a real folder has."""
     rows = []
-    for index, (collection, creator, licence, extra) in enumerate(COLLECTIONS):
+    for number, (collection, creator, licence, extra) in enumerate(COLLECTIONS):
         for n in range(3):
             name = f"{collection}/{collection}-{n}.png"
             (folder / collection).mkdir(parents=True, exist_ok=True)
-            draw(index * 10 + n, PALETTES[index]).save(folder / name)
+            draw(number * 10 + n, PALETTES[number]).save(folder / name)
             rows.append(
                 {
                     "path": name,
@@ -190,9 +218,26 @@ def run_demo(folder: Path | None, console: Console) -> Path:
         reasons = ", ".join(f"{count} {reason}" for reason, count in check.excluded.items())
         say(f"     under {name}: {check.cleared} of {check.members} cleared; excluded: {reasons}")
 
+    encoder = f"local-dir:{untrained_encoder(work / 'untrained-clip')}"
+    first = index.build(catalogue, "sam", "demo-mix", "commercial", encoder, work / "index-1")
+    say(
+        f"8. sam builds the commercial index of demo-mix@1: {first.members} cleared members in {first.path}"
+        " (with an untrained tiny encoder made on the spot: it shows the governance, not the pictures)"
+    )
+    gone = json.loads((work / "index-1" / "manifest.json").read_text())["member_ids"][0]
+    with catalogue.write() as session:
+        review.decide(session, "lee", "revoke", [str(gone)], "simulated licence withdrawal")
+    stale = index.verify(catalogue, work / "index-1").stale
+    say(f"9. lee revokes image {gone}: the index is now stale ({stale})")
+    second = index.build(catalogue, "sam", "demo-mix", "commercial", encoder, work / "index-2")
+    say(
+        f"10. sam rebuilds: {second.members} members in {second.path}, image {gone} left out, "
+        f"{second.embedded} images embedded anew (the rest came from the embedding cache)"
+    )
+
     with catalogue.read() as session:
         verification = audit.verify(session)
-    say(f"8. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
+    say(f"11. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
     say(
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"

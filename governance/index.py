@@ -46,7 +46,7 @@ from governance.models import (
     StyleSetVersionMember,
     utcnow,
 )
-from governance.policy import Policy, load_policy
+from governance.policy import REASON_TEXT, Policy, load_policy
 from governance.stylesets import resolve_version
 
 FORMAT = "stylevault-index/1"
@@ -388,7 +388,7 @@ def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int
             today=on,
         )
         if not decision.cleared:
-            why = decision.detail or decision.reason
+            why = decision.detail or REASON_TEXT[decision.reason]
             return f"image {row.id} is no longer cleared under {record.policy} ({why})"
     return None
 

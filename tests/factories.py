@@ -73,25 +73,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-TINY_CLIP = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-
-
 def tiny_encoder(folder: Path, seed: int = 0) -> Path:
-    """A tiny open_clip model with random (seeded) weights, saved in open_clip's local-dir layout."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
+    """A tiny open_clip model with random (seeded) weights, in open_clip's local-dir layout."""
+    from governance.demo import untrained_encoder
 
-    torch.manual_seed(seed)
-    model = open_clip.CLIP(**TINY_CLIP)
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
-    save_file(weights, folder / "open_clip_model.safetensors")
-    preprocess = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
-    config = {"model_cfg": TINY_CLIP, "preprocess_cfg": preprocess}
-    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=2))
-    return folder
+    return untrained_encoder(folder, seed)
