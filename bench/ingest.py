@@ -9,7 +9,7 @@ count files, and must not grow with the folder (ingest streams its files). With 
 workers' own peak is shown apart. Timings include ingest's lazy imports (imagehash, the SPDX list),
 as the CLI pays them. CPU time (the process and its workers, not the PostgreSQL server) is shown next
 to wall time because it is what other jobs on a shared machine disturb least. --profile adds a
-cProfile of one workers=1 ingest and direct timings of each step of `ingest.examine`. Not a test:
+cProfile of one workers=1 ingest and direct timings of each step of `examine.examine`. Not a test:
 it prints tables and asserts nothing about time.
 """
 
@@ -305,12 +305,12 @@ PROFILED = [
     ("store.put_thumbnail (write + rename)", "governance/store.py", "put_thumbnail"),
     ("Path.exists (thumbnail already stored?)", "pathlib.py", "exists"),
     ("rights.read_rights (EXIF, XMP, IPTC)", "governance/rights.py", "read_rights"),
-    ("offers_from_folder (walk, resolve)", "governance/ingest.py", "walk"),
-    ("_BatchWriter.write (all SQL of a batch)", "governance/ingest.py", "write"),
-    ("  _images", "governance/ingest.py", "_images"),
-    ("  _sources (incl. _source_values)", "governance/ingest.py", "_sources"),
-    ("  _source_values (licence statement, paths)", "governance/ingest.py", "_source_values"),
-    ("  _licences (derive + insert)", "governance/ingest.py", "_licences"),
+    ("offers_from_folder (walk, resolve)", "governance/offers.py", "walk"),
+    ("BatchWriter.write (all SQL of a batch)", "governance/batches.py", "write"),
+    ("  _images", "governance/batches.py", "_images"),
+    ("  _sources (incl. _source_values)", "governance/batches.py", "_sources"),
+    ("  _source_values (licence statement, paths)", "governance/batches.py", "_source_values"),
+    ("  _licences (derive + insert)", "governance/batches.py", "_licences"),
     ("  licences.normalise (uncached calls)", "governance/licences.py", "normalise"),
     ("  audit.record (hash chain + insert)", "governance/audit.py", "record"),
     ("  session commit", "sqlalchemy/orm/session.py", "commit"),
@@ -319,7 +319,7 @@ PROFILED = [
 
 
 def stage_times(folder: str, store_root: str) -> tuple[dict[str, float], float]:
-    """Milliseconds per file of each step of `ingest.examine`, timed directly (no profiler), and the
+    """Milliseconds per file of each step of `examine.examine`, timed directly (no profiler), and the
     seconds of the first phash, which imports imagehash and scipy once per process."""
     from governance import imaging, rights, store
 

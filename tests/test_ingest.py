@@ -23,9 +23,10 @@ from PIL import Image, PngImagePlugin
 from sqlalchemy.engine import make_url
 
 from governance import actors, audit, store
+from governance.batches import BatchWriter
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
-from governance.ingest import _BatchWriter, ingest
+from governance.ingest import ingest
 from governance.models import AuditEvent, IngestRun, Licence, Rejection, Source
 from governance.models import Image as ImageRow
 from tests.factories import alt, encode, picture, write, write_csv, write_jsonl, xmp_packet
@@ -979,7 +980,7 @@ def test_a_crash_mid_ingest_leaves_whole_batches_and_a_rerun_completes(
     files = [write(root / f"{n:02d}.png", png(100 + n)) for n in range(10)]
     write(root / "01-bad.png", b"")  # sorts second: the first batch holds a rejection
     calls = {"n": 0}
-    original = _BatchWriter._rejections
+    original = BatchWriter._rejections
 
     def crash_in_third_batch(self, session, failed, changes):
         original(self, session, failed, changes)  # images, sources and licences are written by now
@@ -987,7 +988,7 @@ def test_a_crash_mid_ingest_leaves_whole_batches_and_a_rerun_completes(
         if calls["n"] == 3:
             raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(_BatchWriter, "_rejections", crash_in_third_batch)
+    monkeypatch.setattr(BatchWriter, "_rejections", crash_in_third_batch)
 
     with pytest.raises(RuntimeError, match="disk on fire"):
         ingest(catalogue, "sam", root, batch_size=3, progress=False)
@@ -1006,7 +1007,7 @@ def test_a_crash_mid_ingest_leaves_whole_batches_and_a_rerun_completes(
     assert actions(catalogue)[-1] == "ingest.fail"
     assert actions(catalogue).count("image.ingest") == 5
 
-    monkeypatch.setattr(_BatchWriter, "_rejections", original)
+    monkeypatch.setattr(BatchWriter, "_rejections", original)
     rerun = ingest(catalogue, "sam", root, batch_size=3, progress=False)
 
     assert_reconciled(catalogue, rerun, (11, 5, 5, 1), sources=5)
