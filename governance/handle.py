@@ -41,7 +41,9 @@ class IndexHandle:
     `vectors(image ids (B, k)) -> (B, k, D)` float32, and `member(image id)` for licence and
     attribution."""
 
-    def __init__(self, folder: Path, manifest: dict, manifest_sha256: str):
+    def __init__(
+        self, folder: Path, manifest: dict, manifest_sha256: str, *, expansion_search: int | None = None
+    ):
         from usearch.index import Index
 
         self.folder = folder
@@ -52,7 +54,8 @@ class IndexHandle:
         self.exact = manifest["search"]["kind"] == "exact"
         self._vectors = np.load(folder / "vectors.npy", mmap_mode="r")  # (N, D) float16, read-only
         self._index = Index.restore(str(folder / "index.usearch"), view=True)
-        self._index.expansion_search = manifest["search"]["expansion_search"]
+        # The build's setting unless the caller trades speed for recall (HNSW indexes only).
+        self._index.expansion_search = expansion_search or manifest["search"]["expansion_search"]
         self._ids = np.asarray(manifest["member_ids"], dtype=np.int64)  # position -> image id
         self._order = np.argsort(self._ids, kind="stable")  # sorted ids -> position
         self._sorted_ids = self._ids[self._order]
@@ -62,7 +65,14 @@ class IndexHandle:
         self._starts = np.concatenate(([0], ends[:-1] + 1))  # line i of members.jsonl = member i
 
     @classmethod
-    def open(cls, catalogue: Catalogue, folder: str | os.PathLike, *, on: date | None = None) -> IndexHandle:
+    def open(
+        cls,
+        catalogue: Catalogue,
+        folder: str | os.PathLike,
+        *,
+        on: date | None = None,
+        expansion_search: int | None = None,
+    ) -> IndexHandle:
         """Verify, then open; a stale, tampered or unknown index is refused with the first reason."""
         folder = Path(folder)
         result = index.verify(catalogue, folder, on=on)
@@ -70,7 +80,7 @@ class IndexHandle:
             more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
             raise Refused(f"index {folder} refused: {result.problems[0]}{more}")
         manifest, manifest_sha256 = index.read_manifest(folder)
-        return cls(folder, manifest, manifest_sha256)
+        return cls(folder, manifest, manifest_sha256, expansion_search=expansion_search)
 
     def __len__(self) -> int:
         return len(self._ids)
