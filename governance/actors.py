@@ -16,6 +16,7 @@ PERMISSIONS = {
     "review": {"legal"},
     "styleset.edit": {"steward"},
     "index.build": {"steward"},
+    "generate": {"generator"},
 }
 
 

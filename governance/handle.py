@@ -72,13 +72,18 @@ class IndexHandle:
         *,
         on: date | None = None,
         expansion_search: int | None = None,
+        allow_stale: bool = False,
     ) -> IndexHandle:
-        """Verify, then open; a stale, tampered or unknown index is refused with the first reason."""
+        """Verify, then open; a stale, tampered or unknown index is refused with the first reason.
+
+        `allow_stale` is for auditors reproducing a past run: the files and the manifest must still
+        verify, but members that have stopped being cleared since do not stop the reading."""
         folder = Path(folder)
         result = index.verify(catalogue, folder, on=on)
-        if not result.ok:
-            more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
-            raise Refused(f"index {folder} refused: {result.problems[0]}{more}")
+        problems = [p for p in result.problems if not (allow_stale and p.startswith("stale: "))]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise Refused(f"index {folder} refused: {problems[0]}{more}")
         manifest, manifest_sha256 = index.read_manifest(folder)
         return cls(folder, manifest, manifest_sha256, expansion_search=expansion_search)
 

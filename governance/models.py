@@ -340,3 +340,74 @@ class IndexMember(SQLModel, table=True):
     build_id: int = Field(foreign_key="index_build.id", primary_key=True)
     image_id: int = Field(foreign_key="image.id", primary_key=True, index=True)
     position: int = Field(nullable=False)
+
+
+class GenerationRun(SQLModel, table=True):
+    """One `stylevault generate` call: everything needed to say where its outputs came from and to
+    make them again (DESIGN.md rule 8)."""
+
+    __tablename__ = "generation_run"
+    __table_args__ = (
+        sa.CheckConstraint("n >= 1 AND steps >= 1 AND k >= 0", name="counts"),
+        sa.CheckConstraint(
+            "length(manifest_sha256) = 64 AND length(model_weights_sha256) = 64", name="hashes"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    actor_id: int = Field(foreign_key="actor.id", nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    generator: str = Field(sa_type=sa.String(100), nullable=False)
+    prompt: str = Field(sa_type=sa.Text, nullable=False)
+    negative: str | None = Field(default=None, sa_type=sa.Text)
+    seed: int = Field(sa_type=sa.BigInteger, nullable=False)
+    sampler: str = Field(sa_type=sa.String(32), nullable=False)
+    steps: int = Field(nullable=False)
+    guidance: float = Field(nullable=False)
+    k: int = Field(nullable=False)
+    n: int = Field(nullable=False)
+    model_id: str = Field(sa_type=sa.String(200), nullable=False)
+    model_weights_sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    model_path: str = Field(sa_type=sa.Text, nullable=False)
+    index_build_id: int = Field(foreign_key="index_build.id", nullable=False, index=True)
+    manifest_sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    encoder_id: str = Field(sa_type=sa.String(300), nullable=False)
+    out_dir: str = Field(sa_type=sa.Text, nullable=False)
+    # The whole record as written to each sidecar, canonical JSON: what `provenance show` prints.
+    record: str = Field(sa_type=sa.Text, nullable=False)
+
+
+class GenerationOutput(SQLModel, table=True):
+    """One image a run wrote, found again by its file hash or by the hash of its pixels (which
+    survives stripped metadata)."""
+
+    __tablename__ = "generation_output"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "ordinal"),
+        sa.CheckConstraint("length(sha256) = 64 AND length(pixels_sha256) = 64", name="hashes"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="generation_run.id", nullable=False)
+    ordinal: int = Field(nullable=False)
+    seed: int = Field(sa_type=sa.BigInteger, nullable=False)
+    path: str = Field(sa_type=sa.Text, nullable=False)
+    sha256: str = Field(sa_type=sa.String(64), nullable=False, index=True)
+    pixels_sha256: str = Field(sa_type=sa.String(64), nullable=False, index=True)
+
+
+class OutputNeighbour(SQLModel, table=True):
+    """A catalogue image retrieved to condition an output, as it was at generation time."""
+
+    __tablename__ = "output_neighbour"
+    __table_args__ = (sa.CheckConstraint("rank >= 1", name="rank"),)
+
+    output_id: int = Field(foreign_key="generation_output.id", primary_key=True)
+    rank: int = Field(primary_key=True)
+    image_id: int = Field(foreign_key="image.id", nullable=False, index=True)
+    sha256: str = Field(sa_type=sa.String(64), nullable=False)
+    score: float = Field(nullable=False)
+    licence: str | None = Field(default=None, sa_type=sa.Text)
+    attribution: str | None = Field(default=None, sa_type=sa.Text)
+    obligations: str = Field(sa_type=sa.Text, nullable=False)  # JSON list

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from governance import actors
 from governance.catalogue import Catalogue
+from tests.factories import TEAM_ACTORS
 
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
 ON_POSTGRES = TEST_DB.startswith("postgresql")
@@ -138,18 +139,18 @@ def empty_database(tmp_path, postgres):
 
 @pytest.fixture
 def team(catalogue):
-    """The actors most tests need: an admin, stewards, legal reviewers and a viewer.
-
-    kim holds both steward and legal, so four-eyes (not the role check) is what stops kim
-    approving what kim ingested.
-    """
+    """The actors most tests need, added by the admin (the first bootstraps itself)."""
     with catalogue.write() as session:
-        actors.add(session, None, "admin", ["admin"])
-        actors.add(session, "admin", "sam", ["steward"])
-        actors.add(session, "admin", "kim", ["steward", "legal"])
-        actors.add(session, "admin", "lee", ["legal"])
-        actors.add(session, "admin", "val", ["viewer"])
-    return {"admin": "admin", "steward": "sam", "steward_legal": "kim", "legal": "lee", "viewer": "val"}
+        for name, roles in TEAM_ACTORS.items():
+            actors.add(session, None if name == "admin" else "admin", name, roles)
+    return {
+        "admin": "admin",
+        "steward": "sam",
+        "steward_legal": "kim",
+        "legal": "lee",
+        "viewer": "val",
+        "generator": "gia",
+    }
 
 
 @pytest.fixture
@@ -177,3 +178,47 @@ def artifacts() -> Path:
     folder = Path(__file__).resolve().parent.parent / "test-artifacts"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+# ---------------------------------------------------------------- a published style set and an encoder
+
+PUBLISHED_LICENCES = ["CC0", "CC BY 4.0", "CC BY-SA 4.0", "CC BY-NC 4.0", "CC0", "CC BY 4.0", "CC0", "CC0"]
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory) -> Path:
+    """A tiny open_clip model with seeded random weights, in open_clip's local-dir layout."""
+    from tests.factories import tiny_encoder
+
+    return tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny-clip")
+
+
+@pytest.fixture
+def published(catalogue, team, tmp_path):
+    """`looks@1`: eight approved images (image 4 CC BY-NC; image 8 expires on 2027-01-31), each
+    with a title, creator and source URL."""
+    from governance import review, stylesets
+    from governance.ingest import ingest
+    from tests.factories import encode, picture, write, write_csv
+
+    rows = []
+    for n, licence in enumerate(PUBLISHED_LICENCES):
+        write(tmp_path / "in" / f"{n}.png", encode(picture(700 + n, size=(40, 40))))
+        row = {
+            "path": f"{n}.png",
+            "licence": licence,
+            "attribution": f"Artist {n}",
+            "creator": f"Artist {n}",
+            "title": f"Study {n}",
+            "source_url": f"https://example.org/study-{n}",
+        }
+        if n == 7:
+            row["licence_expires"] = "2027-01-31"
+        rows.append(row)
+    ingest(catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "m.csv", rows), progress=False)
+    with catalogue.write() as session:
+        review.decide(session, "lee", "approve", [str(i) for i in range(1, 9)], None)
+        stylesets.create(session, "sam", "looks")
+        stylesets.add(session, "sam", "looks", [str(i) for i in range(1, 9)])
+        stylesets.publish(session, "sam", "looks")
+    return catalogue

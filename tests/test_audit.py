@@ -16,7 +16,7 @@ from governance import audit, review
 from governance.errors import Refused
 from governance.ingest import ingest
 from governance.models import AuditEvent, AuditHead, Image
-from tests.factories import folder_of_images, write_csv
+from tests.factories import TEAM_ACTORS, folder_of_images, write_csv
 
 EVENT = AuditEvent.__table__
 HEAD = AuditHead.__table__
@@ -137,8 +137,9 @@ def test_every_write_appends_linked_events(catalogue, history):
     assert (head(catalogue).seq, head(catalogue).hash) == (rows[-1].id, rows[-1].hash)
 
     actions = [row.action for row in rows]
-    assert actions[:5] == ["actor.add"] * 5
-    assert actions[5] == "ingest.start" and "ingest.finish" in actions
+    team = len(TEAM_ACTORS)
+    assert actions[:team] == ["actor.add"] * team
+    assert actions[team] == "ingest.start" and "ingest.finish" in actions
     assert actions.count("image.ingest") == 3
     assert actions[-4:] == ["review.approve", "review.approve", "review.reject", "review.revoke"]
 
@@ -474,7 +475,7 @@ def test_log_action_is_a_literal_prefix(catalogue, history, cli):
     """LIKE wildcards in --action are text, not patterns."""
     assert log_json(cli, "--action", "%") == []
     assert log_json(cli, "--action", "review_") == []
-    assert len(log_json(cli, "--action", "actor.")) == 5
+    assert len(log_json(cli, "--action", "actor.")) == len(TEAM_ACTORS)
 
 
 def test_log_bad_target(catalogue, history, cli):

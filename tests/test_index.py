@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlmodel import select
 
-from governance import actors, audit, images, index, licences, review, stylesets
+from governance import actors, audit, images, index, licences, review
 from governance.encoders import EncoderSpec, load_encoder
 from governance.errors import BadInput, Refused
 from governance.handle import IndexHandle
 from governance.ingest import ingest
 from governance.models import IndexBuild
-from tests.factories import encode, picture, tiny_encoder, write, write_csv
-
-LICENCES = ["CC0", "CC BY 4.0", "CC BY-SA 4.0", "CC BY-NC 4.0", "CC0", "CC BY 4.0", "CC0", "CC0"]
-
-
-@pytest.fixture(scope="session")
-def encoder_dir(tmp_path_factory) -> Path:
-    return tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny-clip")
-
-
-@pytest.fixture
-def published(catalogue, team, tmp_path):
-    """`looks@1`: eight approved images (one CC BY-NC, one expiring on 2027-01-31)."""
-    rows = []
-    for n, licence in enumerate(LICENCES):
-        write(tmp_path / "in" / f"{n}.png", encode(picture(700 + n, size=(40, 40))))
-        row = {"path": f"{n}.png", "licence": licence, "attribution": f"Artist {n}"}
-        if n == 7:
-            row["licence_expires"] = "2027-01-31"
-        rows.append(row)
-    ingest(catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "m.csv", rows), progress=False)
-    with catalogue.write() as session:
-        review.decide(session, "lee", "approve", [str(i) for i in range(1, 9)], None)
-        stylesets.create(session, "sam", "looks")
-        stylesets.add(session, "sam", "looks", [str(i) for i in range(1, 9)])
-        stylesets.publish(session, "sam", "looks")
-    return catalogue
+from tests.factories import write
 
 
 def build(catalogue, encoder_dir, out, ref="looks", policy="commercial", **kwargs):

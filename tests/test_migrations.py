@@ -15,15 +15,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, index, review, stylesets
+from governance import actors, audit, index, provenance, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
+from governance.generators import Request
 from governance.ingest import ingest
 from governance.models import Image, IngestRun, Licence, SQLModel
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
+RECORDS = ("generation_run", "generation_output", "output_neighbour")
 
 HEAD = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
@@ -122,11 +124,13 @@ def expected_triggers(cat: Catalogue) -> list[str]:
             + [f"{table}_frozen_{verb}" for table in FROZEN for verb in ("delete", "update")]
             + ["index_build_guard", "index_build_no_delete"]
             + [f"index_member_frozen_{verb}" for verb in ("delete", "update")]
+            + [f"{table}_append_only_{verb}" for table in RECORDS for verb in ("delete", "update")]
         )
     return sorted(
         ["audit_event_append_only", "audit_event_no_truncate"]
         + [f"{table}_{suffix}" for table in FROZEN for suffix in ("frozen", "no_truncate")]
         + ["index_build_guard", "index_member_frozen"]
+        + [f"{table}_append_only" for table in RECORDS]
     )
 
 
@@ -189,7 +193,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 21
+    assert sum(len(found) for found in names.values()) == 25
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 
@@ -230,6 +234,7 @@ def populate(cat: Catalogue, folder) -> list[int]:
         actors.add(session, None, "admin", ["admin"])
         actors.add(session, "admin", "sam", ["steward"])
         actors.add(session, "admin", "lee", ["legal"])
+        actors.add(session, "admin", "gia", ["generator"])
     paths = folder_of_images(folder / "in", 2)
     manifest = write_csv(folder / "manifest.csv", [{"path": p.name, "licence": "CC0"} for p in paths])
     summary = ingest(cat, "sam", folder / "in", manifest=manifest, progress=False)
@@ -246,6 +251,11 @@ def populate(cat: Catalogue, folder) -> list[int]:
             stylesets.publish(session, "sam", "looks")
         encoder = tiny_encoder(folder / "encoder")
         index.build(cat, "sam", "looks", "commercial", f"local-dir:{encoder}", folder / "index")
+        from generation.model import create_untrained, save_model
+
+        model = save_model(*create_untrained(context_dim=32), folder / "model")
+        request = Request(prompt="a study", steps=1, k=1)
+        provenance.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
     return ids
 
 

@@ -34,6 +34,10 @@ styleset_app = typer.Typer(
 )
 policy_app = typer.Typer(no_args_is_help=True, help="Which members a policy clears for which use.")
 index_app = typer.Typer(no_args_is_help=True, help="Cleared indexes: build, verify, list.")
+model_app = typer.Typer(no_args_is_help=True, help="Generation models: import official checkpoints.")
+provenance_app = typer.Typer(
+    no_args_is_help=True, help="Where an output came from, and what an image affected."
+)
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
@@ -43,6 +47,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(styleset_app, name="styleset")
 app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
+app.add_typer(model_app, name="model")
+app.add_typer(provenance_app, name="provenance")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -117,4 +123,4 @@ def main() -> None:
 
 
 # Registering the commands: importing the modules attaches them to the Typer apps above.
-from governance.cli import catalogue_commands, curation_commands  # noqa: E402, F401
+from governance.cli import catalogue_commands, curation_commands, generation_commands  # noqa: E402, F401

@@ -1,0 +1,35 @@
+"""The reference generator, registered as `rdm` in the entry-point group `stylevault.generators`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from governance.errors import BadInput
+from governance.generators import Output, Recorder, Request
+
+
+class RDMGenerator:
+    """Text-guided retrieval-augmented diffusion over a cleared index (generation.pipeline)."""
+
+    name = "rdm"
+
+    def load_model(self, path: Path, *, device: str | None = None):
+        import torch
+
+        from generation.model import load_model
+
+        return load_model(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def generate(self, model, request: Request, index, encoder, recorder: Recorder) -> list[Output]:
+        from generation.pipeline import RDMPipeline
+
+        return RDMPipeline(model, encoder)(request, index, recorder)
+
+    def import_model(self, fmt: str, source: Path, config: Path | None, out: Path, **options) -> Path:
+        if fmt != "compvis":
+            raise BadInput(f"model import: unknown format {fmt!r} (known: compvis)")
+        if config is None:
+            raise BadInput("--config: the CompVis checkpoint's YAML config is required")
+        from generation.compvis import import_compvis
+
+        return import_compvis(source, config, out, weights=options.get("weights", "ema"))
