@@ -33,3 +33,8 @@ class RDMGenerator:
         from generation.compvis import import_compvis
 
         return import_compvis(source, config, out, weights=options.get("weights", "ema"))
+
+    def untrained_model(self, out: Path, *, context_dim: int, seed: int = 0) -> Path:
+        from generation.model import create_untrained, save_model
+
+        return save_model(*create_untrained(context_dim=context_dim, seed=seed), out)

@@ -16,9 +16,22 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from rich.console import Console
 
-from governance import actors, audit, clearance, images, index, licences, reports, review, stylesets
+from governance import (
+    actors,
+    audit,
+    clearance,
+    images,
+    index,
+    licences,
+    provenance,
+    reports,
+    review,
+    stylesets,
+)
 from governance.catalogue import Catalogue
 from governance.errors import Refused
+from governance.generators import Request
+from governance.generators import load as load_generator
 from governance.ingest import ingest
 from governance.policy import load_policy
 
@@ -235,9 +248,30 @@ def run_demo(folder: Path | None, console: Console) -> Path:
         f"{second.embedded} images embedded anew (the rest came from the embedding cache)"
     )
 
+    with catalogue.write() as session:
+        actors.add(session, "admin", "gia", ["generator"])
+    plugin = load_generator()
+    model = plugin.untrained_model(work / "untrained-rdm", context_dim=32)
+    request = Request(prompt="a pastel circle on stripes", k=3, steps=4, n=2, seed=1)
+    made = provenance.generate(
+        catalogue, "gia", request, work / "index-2", model, work / "outputs", device="cpu"
+    )
+    say(
+        f"11. gia generates {len(made.files)} images in {made.out} (an untrained model: noise, but on record)"
+    )
+    with catalogue.read() as session:
+        shown = provenance.show(session, Path(made.out) / made.files[0])
+        ranks = ", ".join(f"image {n['image_id']} ({n['licence']})" for n in shown["neighbours"])
+        say(f"     provenance of {made.files[0]}: model {shown['model']['id']}, neighbours {ranks}")
+        first = shown["neighbours"][0]["image_id"]
+        say(
+            f"     provenance affected {first}: {len(provenance.affected(session, first))} outputs "
+            f"retrieved it; attribution notice in {Path(made.out) / provenance.NOTICE}"
+        )
+
     with catalogue.read() as session:
         verification = audit.verify(session)
-    say(f"11. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
+    say(f"12. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
     say(
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"

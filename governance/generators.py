@@ -105,6 +105,10 @@ class Generator(Protocol):
 
     def import_model(self, fmt: str, source: Path, config: Path | None, out: Path, **options) -> Path: ...
 
+    def untrained_model(self, out: Path, *, context_dim: int, seed: int = 0) -> Path:
+        """A small model of this generator's family with seeded random weights, for demos and tests."""
+        ...
+
 
 def available() -> dict[str, Any]:
     return {entry.name: entry for entry in entry_points(group=GROUP)}

@@ -19,6 +19,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "under research: 8 of 18 cleared" in result.stdout
     assert "the index is now stale (revoked image 2" in result.stdout
     assert "sam rebuilds: 4 members" in result.stdout and "0 images embedded anew" in result.stdout
+    assert "gia generates 2 images" in result.stdout and "2 outputs retrieved it" in result.stdout
+    assert "audit chain: intact" in result.stdout
     assert (tmp_path / "licence-report.md").read_text().startswith("# Licence report")
     catalogue = Catalogue.open(f"sqlite:///{tmp_path / 'stylevault.db'}")
     with catalogue.read() as session:
