@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit
+from governance import actors, audit, credentials
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.generators import DEFAULT, Output, Recorder, Request
@@ -212,6 +212,7 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
         "catalogue_revision": revision,
         "plugin_notes": recorder.notes,
     }
+    signing = credentials.configured()
     records, files = [], []
     for ordinal, output in enumerate(outputs):
         neighbours = []
@@ -242,17 +243,20 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
                 {**request.parameters(), "seed": output.seed, "model": model.model_id}, sort_keys=True
             ),
         }
-        data = _png(output.image, chunks)
         record = {
             **shared,
             "ordinal": ordinal,
             "seed": output.seed,
             "neighbours": neighbours,
-            "output": {
-                "file": name,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "pixels_sha256": pixels_sha256(output.image),
-            },
+            "output": {"file": name},
+        }
+        data = _png(output.image, chunks)
+        if signing:  # signed before hashing: the recorded sha256 is the file's, manifest included
+            data = credentials.sign_png(data, record)
+        record["output"] |= {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "pixels_sha256": pixels_sha256(output.image),
+            "c2pa": signing,
         }
         records.append(record)
         files.append((name, data, record))

@@ -222,3 +222,26 @@ def published(catalogue, team, tmp_path):
         stylesets.add(session, "sam", "looks", [str(i) for i in range(1, 9)])
         stylesets.publish(session, "sam", "looks")
     return catalogue
+
+
+@pytest.fixture(scope="session")
+def rdm_dir(tmp_path_factory) -> Path:
+    """A tiny untrained RDM whose context width (32) fits the tiny encoder."""
+    from generation.model import create_untrained, save_model
+
+    parts = create_untrained(context_dim=32, seed=0)
+    return save_model(*parts, tmp_path_factory.mktemp("models") / "tiny-rdm")
+
+
+@pytest.fixture
+def indexed(published, encoder_dir, tmp_path):
+    """`published`, with its commercial index built on 2026-11-27: (catalogue, index folder)."""
+    from datetime import date
+
+    from governance import index
+
+    folder = tmp_path / "idx"
+    index.build(
+        published, "sam", "looks", "commercial", f"local-dir:{encoder_dir}", folder, on=date(2026, 11, 27)
+    )
+    return published, folder

@@ -88,3 +88,12 @@ def tiny_encoder(folder: Path, seed: int = 0) -> Path:
     from governance.demo import untrained_encoder
 
     return untrained_encoder(folder, seed)
+
+
+def run_generate(catalogue, folder, rdm_dir, out, actor="gia", **params):
+    """A small generate run (2 steps, k 3) through the real provenance path, on the CPU."""
+    from governance import provenance
+    from governance.generators import Request
+
+    request = Request(prompt=params.pop("prompt", "a quiet study in blue"), **{"steps": 2, "k": 3, **params})
+    return provenance.generate(catalogue, actor, request, folder, rdm_dir, out, device="cpu")

@@ -14,32 +14,11 @@ from PIL import Image
 from governance import audit, index, provenance, review
 from governance.encoders import load_encoder
 from governance.errors import BadInput, Refused
-from governance.generators import Request, available
+from governance.generators import available
 from governance.handle import IndexHandle
+from tests.factories import run_generate as run
 
 TODAY = date(2026, 11, 27)
-
-
-@pytest.fixture(scope="session")
-def rdm_dir(tmp_path_factory) -> Path:
-    """A tiny untrained RDM whose context width (32) fits the tiny encoder."""
-    from generation.model import create_untrained, save_model
-
-    parts = create_untrained(context_dim=32, seed=0)
-    return save_model(*parts, tmp_path_factory.mktemp("models") / "tiny-rdm")
-
-
-@pytest.fixture
-def indexed(published, encoder_dir, tmp_path):
-    index.build(
-        published, "sam", "looks", "commercial", f"local-dir:{encoder_dir}", tmp_path / "idx", on=TODAY
-    )
-    return published, tmp_path / "idx"
-
-
-def run(catalogue, folder, rdm_dir, out, actor="gia", **params):
-    request = Request(prompt=params.pop("prompt", "a quiet study in blue"), **{"steps": 2, "k": 3, **params})
-    return provenance.generate(catalogue, actor, request, folder, rdm_dir, out, device="cpu")
 
 
 def pixels(path: Path) -> np.ndarray:
