@@ -56,11 +56,13 @@ def licence_url(spdx: str | None) -> str | None:
     """Where a licence's text lives: the Creative Commons deed for CC ids, else the SPDX page."""
     if not spdx or spdx.startswith("LicenseRef-") or " " in spdx:
         return None
+    if spdx in ("CC0-1.0", "CC-PDM-1.0"):
+        return f"https://creativecommons.org/publicdomain/{'zero' if spdx == 'CC0-1.0' else 'mark'}/1.0/"
     parts = spdx.split("-")
-    if parts[0] == "CC" and len(parts) >= 3 and parts[1] != "PDM" and spdx != "CC0-1.0":
-        elements = "-".join(p.lower() for p in parts[1:] if not p[0].isdigit() and len(p) <= 2)
-        version = next(p for p in parts if p[0].isdigit())
-        return f"https://creativecommons.org/licenses/{elements}/{version}/"
+    at = next((i for i, part in enumerate(parts) if part[:1].isdigit()), None)
+    if parts[0] == "CC" and at is not None and at >= 2:
+        elements, version, port = "-".join(parts[1:at]).lower(), parts[at], "/".join(parts[at + 1 :]).lower()
+        return f"https://creativecommons.org/licenses/{elements}/{version}/" + (f"{port}/" if port else "")
     return f"https://spdx.org/licenses/{spdx}.html"
 
 

@@ -294,3 +294,18 @@ def test_an_imported_compvis_checkpoint_generates(indexed, tmp_path, cli):
         "both",
     )
     assert raw.exit_code == 2 and "--weights" in raw.stderr
+
+
+@pytest.mark.parametrize(
+    ("spdx", "url"),
+    [
+        ("CC-BY-4.0", "https://creativecommons.org/licenses/by/4.0/"),
+        ("CC-BY-NC-SA-4.0", "https://creativecommons.org/licenses/by-nc-sa/4.0/"),
+        ("CC-BY-SA-3.0-DE", "https://creativecommons.org/licenses/by-sa/3.0/de/"),
+        ("CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+        ("MIT", "https://spdx.org/licenses/MIT.html"),
+        ("LicenseRef-ACME", None),
+    ],
+)
+def test_licence_links_in_the_attribution_notice(spdx, url):
+    assert provenance.licence_url(spdx) == url
