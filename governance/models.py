@@ -25,6 +25,9 @@ ROLES = ("admin", "legal", "steward", "reviewer", "generator", "viewer")
 APPROVAL_STATES = ("pending", "approved", "rejected", "revoked")
 LICENCE_STATUSES = ("missing", "unrecognised", "normalised", "conflict", "verified")
 RUN_STATUSES = ("running", "completed", "failed")
+OUTPUT_STATES = ("pending", "released", "withheld")
+OUTPUT_ACTIONS = ("release", "withhold", "reopen")
+SCORE_STATUSES = ("scored", "missing")
 REJECTION_REASONS = (
     "empty-file",
     "not-an-image",
@@ -411,3 +414,67 @@ class OutputNeighbour(SQLModel, table=True):
     licence: str | None = Field(default=None, sa_type=sa.Text)
     attribution: str | None = Field(default=None, sa_type=sa.Text)
     obligations: str = Field(sa_type=sa.Text, nullable=False)  # JSON list
+
+
+class OutputReview(SQLModel, table=True):
+    """Where an output stands in review now: every output starts pending and counts as released only
+    after a person signs it off (its history is in output_decision and the audit chain)."""
+
+    __tablename__ = "output_review"
+    __table_args__ = (sa.CheckConstraint(_in("state", OUTPUT_STATES), name="state"),)
+
+    output_id: int = Field(foreign_key="generation_output.id", primary_key=True)
+    state: str = Field(default="pending", sa_type=sa.String(10), nullable=False, index=True)
+    flagged: bool = Field(default=False, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: int | None = Field(default=None, foreign_key="actor.id")
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    override_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class OutputScore(SQLModel, table=True):
+    """Scores of an output under the index's own encoder, with the thresholds they were judged by.
+    Append-only: a re-score adds a row; the newest is the one that counts."""
+
+    __tablename__ = "output_score"
+    __table_args__ = (sa.CheckConstraint(_in("status", SCORE_STATUSES), name="status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    output_id: int = Field(foreign_key="generation_output.id", nullable=False, index=True)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    status: str = Field(sa_type=sa.String(10), nullable=False)
+    detail: str | None = Field(default=None, sa_type=sa.Text)  # why scores are missing
+    encoder_id: str | None = Field(default=None, sa_type=sa.String(300))
+    prompt_alignment: float | None = None
+    style_neighbours: float | None = None
+    style_centroid: float | None = None
+    nearest_cosine: float | None = None
+    nearest_cosine_image_id: int | None = Field(default=None, foreign_key="image.id")
+    nearest_hash_distance: int | None = None
+    nearest_hash_image_id: int | None = Field(default=None, foreign_key="image.id")
+    policy_name: str | None = Field(default=None, sa_type=sa.String(100))
+    policy_sha256: str | None = Field(default=None, sa_type=sa.String(64))
+    thresholds: str = Field(default="{}", sa_type=sa.Text, nullable=False)  # JSON
+    flagged: bool = Field(default=False, nullable=False)
+    flags: str = Field(default="[]", sa_type=sa.Text, nullable=False)  # JSON list of reasons
+
+
+class OutputDecision(SQLModel, table=True):
+    """One review decision on an output (append-only): release, withhold, or reopen after a source
+    image was revoked."""
+
+    __tablename__ = "output_decision"
+    __table_args__ = (
+        sa.CheckConstraint(_in("action", OUTPUT_ACTIONS), name="action"),
+        sa.CheckConstraint(_in("to_state", OUTPUT_STATES), name="to_state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    output_id: int = Field(foreign_key="generation_output.id", nullable=False, index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    actor_id: int = Field(foreign_key="actor.id", nullable=False)
+    action: str = Field(sa_type=sa.String(10), nullable=False)
+    from_state: str = Field(sa_type=sa.String(10), nullable=False)
+    to_state: str = Field(sa_type=sa.String(10), nullable=False)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    override: bool = Field(default=False, nullable=False)

@@ -25,7 +25,7 @@ from governance.models import Image, IngestRun, Licence, SQLModel
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
-RECORDS = ("generation_run", "generation_output", "output_neighbour")
+RECORDS = ("generation_run", "generation_output", "output_neighbour", "output_score", "output_decision")
 
 HEAD = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 TABLES = {table.name for table in SQLModel.metadata.sorted_tables}
@@ -193,7 +193,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 25
+    assert sum(len(found) for found in names.values()) == 29
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 
