@@ -17,6 +17,9 @@ PERMISSIONS = {
     "styleset.edit": {"steward"},
     "index.build": {"steward"},
     "generate": {"generator"},
+    # Output review: legal or a reviewer signs outputs off; only legal overrides a near-copy flag.
+    "output.release": {"legal", "reviewer"},
+    "output.score": {"legal", "reviewer", "generator"},
 }
 
 

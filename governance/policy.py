@@ -188,6 +188,19 @@ class Expiry(BaseModel):
     warn_within_days: int | None = Field(default=None, ge=0)
 
 
+class Outputs(BaseModel):
+    """How generated outputs are held for review: an output whose nearest index member is at least
+    `near_copy_cosine` similar (image embeddings of the index's encoder), or whose perceptual hash is
+    within `near_copy_hash` bits of a member's, is flagged as a near copy and needs legal's override
+    to be released. With `signoff_required`, the person who generated an output cannot release it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    near_copy_cosine: float = Field(default=0.95, gt=0.0, le=1.0)
+    near_copy_hash: int = Field(default=8, ge=0, le=32)
+    signoff_required: bool = True
+
+
 @dataclass(frozen=True)
 class Judgement:
     """A policy's verdict on a licence expression.
@@ -233,6 +246,7 @@ class Policy(BaseModel):
     expiry: Expiry = Field(default_factory=Expiry)
     licences: list[LicenceRule] = Field(min_length=1)
     default: DefaultRule = Field(default_factory=DefaultRule)
+    outputs: Outputs = Field(default_factory=Outputs)
 
     _path: Path | None = PrivateAttr(default=None)
     _hash: str | None = PrivateAttr(default=None)

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from governance import actors, audit, credentials
+from governance import outputs as output_review
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.generators import DEFAULT, Output, Recorder, Request
@@ -155,6 +156,7 @@ def generate(
     """Generate `request.n` images from a verified index and record where each came from."""
     from governance.encoders import load_encoder
     from governance.handle import IndexHandle
+    from governance.scoring import Scorer
 
     out = Path(out).absolute()
     with catalogue.read() as session:
@@ -172,7 +174,10 @@ def generate(
     recorder = Recorder()
     outputs = plugin.generate(model, request, handle, encoder, recorder)
     _check_outputs(outputs, request, handle)
-    return _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out)
+    scores = Scorer(catalogue, handle, encoder).score(
+        [o.image for o in outputs], request.prompt, [[n.image_id for n in o.neighbours] for o in outputs]
+    )
+    return _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out, scores)
 
 
 def _check_outputs(outputs: list[Output], request: Request, handle) -> None:
@@ -187,7 +192,7 @@ def _check_outputs(outputs: list[Output], request: Request, handle) -> None:
             handle.member(neighbour.image_id)
 
 
-def _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out) -> Generated:
+def _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out, scores) -> Generated:
     run_id = uuid.uuid4().hex
     manifest = handle.manifest
     ids = sorted({n.image_id for o in outputs for n in o.neighbours})
@@ -251,6 +256,7 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
             "seed": output.seed,
             "neighbours": neighbours,
             "output": {"file": name},
+            "scores": scores[ordinal].as_dict(),
         }
         data = _png(output.image, chunks)
         if signing:  # signed before hashing: the recorded sha256 is the file's, manifest included
@@ -272,18 +278,25 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
             (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
         (tmp / NOTICE).write_text(attribution)
         with catalogue.write() as session:
-            _insert(session, actor, generator, request, model, handle, out, shared, records)
+            _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
             if out.exists():
                 out.rmdir()  # the empty folder the caller made
             os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    summary = {**shared, "outputs": [r["output"] | {"seed": r["seed"]} for r in records]}
+    summary = {
+        **shared,
+        "outputs": [
+            r["output"]
+            | {"seed": r["seed"], "flagged": r["scores"]["flagged"], "flags": r["scores"]["flags"]}
+            for r in records
+        ],
+    }
     return Generated(run_id, str(out), [name for name, _, _ in files], summary)
 
 
-def _insert(session, actor, generator, request, model, handle, out, shared, records) -> None:
+def _insert(session, actor, generator, request, model, handle, out, shared, records, scores_of) -> None:
     build = session.scalars(
         sa.select(IndexBuild)
         .where(IndexBuild.index_id == handle.manifest["index_id"])
@@ -316,7 +329,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
     )
     session.add(run)
     session.flush()
-    for record in records:
+    for record, scores in zip(records, scores_of, strict=True):
         row = GenerationOutput(
             run_id=run.id,
             ordinal=record["ordinal"],
@@ -344,6 +357,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
                     for n in record["neighbours"]
                 ],
             )
+        output_review.record_scores(session, row.id, scores)
     audit.record(
         session,
         actor,
@@ -359,6 +373,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
                     "model": model.model_id,
                     "prompt": request.prompt,
                     "outputs": [r["output"]["sha256"] for r in records],
+                    "flagged": [r["output"]["sha256"] for r in records if r["scores"]["flagged"]],
                     "neighbours": sorted({n["image_id"] for r in records for n in r["neighbours"]}),
                 },
             )
@@ -431,6 +446,7 @@ def show(session: Session, path: str | os.PathLike) -> dict:
         },
         "neighbours": neighbours,
         "index_now": {"stale": build.stale, "stale_reason": build.stale_reason},
+        **output_review.review_of(session, output.id),
     }
 
 

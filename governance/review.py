@@ -112,4 +112,9 @@ def decide(
         index.restale(
             session, actor.name, [image.id for image in to_change], f"revoked image {ids} ({reason})"
         )
+        from governance import outputs
+
+        outputs.reopen_for_revoked(
+            session, actor, [image.id for image in to_change], f"source image {ids} revoked ({reason})"
+        )
     return sorted(results, key=lambda r: r["id"])

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, index, provenance, review, stylesets
+from governance import actors, audit, index, outputs, provenance, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
@@ -256,6 +256,9 @@ def populate(cat: Catalogue, folder) -> list[int]:
         model = save_model(*create_untrained(context_dim=32), folder / "model")
         request = Request(prompt="a study", steps=1, k=1)
         provenance.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
+        with cat.write() as session:
+            released = outputs.release(session, "lee", ["1"], None, override="checked by hand")
+            assert released["refused"] == []
     return ids
 
 

@@ -49,6 +49,10 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(index_app, name="index")
 app.add_typer(model_app, name="model")
 app.add_typer(provenance_app, name="provenance")
+outputs_app = typer.Typer(
+    no_args_is_help=True, help="Output review: scores, near-copy flags, release sign-off (legal, reviewer)."
+)
+app.add_typer(outputs_app, name="outputs")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -124,3 +128,4 @@ def main() -> None:
 
 # Registering the commands: importing the modules attaches them to the Typer apps above.
 from governance.cli import catalogue_commands, curation_commands, generation_commands  # noqa: E402, F401
+from governance.cli import output_commands  # noqa: E402, F401
