@@ -62,6 +62,18 @@ class Actor(SQLModel, table=True):
     disabled: bool = Field(default=False, nullable=False)
 
 
+class ActorPassword(SQLModel, table=True):
+    """The argon2id hash an actor signs in to the web desk with (governance.web.passwords), apart from
+    the actor row so that reading an actor never reads a credential."""
+
+    __tablename__ = "actor_password"
+
+    actor_id: int = Field(foreign_key="actor.id", primary_key=True, ondelete="CASCADE")
+    hash: str = Field(sa_type=sa.String(200), nullable=False)
+    set_by: int = Field(foreign_key="actor.id", nullable=False)
+    set_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
 class ActorRole(SQLModel, table=True):
     __tablename__ = "actor_role"
     __table_args__ = (sa.CheckConstraint(_in("role", ROLES), name="role"),)

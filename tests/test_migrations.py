@@ -22,6 +22,7 @@ from governance.errors import BadInput
 from governance.generators import Request
 from governance.ingest import ingest
 from governance.models import Image, IngestRun, Licence, SQLModel
+from governance.web import passwords
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
@@ -259,6 +260,8 @@ def populate(cat: Catalogue, folder) -> list[int]:
         with cat.write() as session:
             released = outputs.release(session, "lee", ["1"], None, override="checked by hand")
             assert released["refused"] == []
+        with cat.write() as session:
+            passwords.set_password(session, "admin", "lee", "correct horse battery")
     return ids
 
 

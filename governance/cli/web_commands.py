@@ -1,0 +1,92 @@
+"""Commands of the web review desk: `serve`, and `users passwd` to set the password actors sign in with."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from governance.cli import app, catalogue, handled, settings, users_app
+from governance.cli.output import err, out
+from governance.errors import BadInput
+
+
+@app.command()
+@handled
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean to expose it.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    trusted_header: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STYLEVAULT_TRUSTED_HEADER",
+            help="A header your company proxy sets to the signed-in actor (e.g. X-Forwarded-User); "
+            "never read unless given.",
+        ),
+    ] = None,
+    secure_cookies: Annotated[
+        bool, typer.Option(help="Secure cookies over plain http too (behind a TLS-terminating proxy).")
+    ] = False,
+    session_hours: Annotated[float, typer.Option(min=0.05, help="Sign-in lasts this long.")] = 8.0,
+) -> None:
+    """The web review desk: review queue, style sets, indexes and runs, audit and reports."""
+    import uvicorn
+
+    from governance.web import create_app
+    from governance.web.config import from_environment
+
+    cat = catalogue()
+    config = from_environment(
+        cat.store,
+        trusted_header=trusted_header,
+        secure_cookies=secure_cookies or None,
+        session_seconds=int(session_hours * 3600),
+    )
+    if not _loopback(host):
+        err.print(f"stylevault: serving on {host}, reachable from other machines", markup=False)
+    if config.trusted_header:
+        err.print(
+            f"stylevault: trusting the {config.trusted_header} header: only a proxy may reach this server",
+            markup=False,
+        )
+    out.print(f"stylevault review desk on http://{host}:{port}/ over {cat.safe_url}", markup=False)
+    uvicorn.run(create_app(cat, config), host=host, port=port, log_level="warning")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@users_app.command("passwd")
+@handled
+def users_passwd(
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Set the password an actor signs in to the web desk with (admin; from a prompt, STYLEVAULT_PASSWORD
+    or --password-stdin). The audit log records that it was set, never the password."""
+    from governance.web import passwords
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif os.environ.get("STYLEVAULT_PASSWORD"):
+        password = os.environ["STYLEVAULT_PASSWORD"]
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        raise BadInput("password: give it at the prompt, in STYLEVAULT_PASSWORD or with --password-stdin")
+    with catalogue().write() as session:
+        result = passwords.set_password(session, settings.actor, name, password)
+    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}", markup=False)

@@ -1,0 +1,189 @@
+"""The app factory: sessions middleware, security headers, error pages, sign-in and the page routers."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from governance import audit
+from governance.catalogue import Catalogue
+from governance.errors import BadInput, Refused
+from governance.web import passwords
+from governance.web.config import WebConfig
+from governance.web.desk import (
+    HERE,
+    CsrfRefused,
+    Form,
+    NotFound,
+    SignInRequired,
+    catalogue_of,
+    error_page,
+    local_path,
+    render,
+    session_of,
+    text,
+)
+from governance.web.sessions import COOKIE, Sessions, record_refusal
+
+SECURITY_HEADERS = {
+    # No inline script or style anywhere: the desk's one script is /static/desk.js.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
+    """The web desk over `catalogue` (already migrated to the code's head)."""
+    from governance.web import assets, audit_pages, review_pages, run_pages, styleset_pages
+
+    app = FastAPI(title="stylevault review desk", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.catalogue = catalogue
+    app.state.config = config
+    app.state.sessions = Sessions(config.secret_key, config.session_seconds)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def sessions_and_headers(request: Request, call_next):
+        sessions: Sessions = request.app.state.sessions
+        request.state.session = sessions.load(request.cookies.get(COOKIE))
+        request.state.actor = None
+        response = await call_next(request)
+        session = session_of(request)
+        if session.changed:
+            response.set_cookie(
+                COOKIE,
+                sessions.dump(session),
+                httponly=True,
+                samesite="strict",
+                secure=config.secure_cookies or request.url.scheme == "https",
+                path="/",
+            )
+        response.headers.update(SECURITY_HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    _error_pages(app)
+    app.include_router(_signin_routes())
+    for module in (review_pages, styleset_pages, run_pages, audit_pages, assets):
+        app.include_router(module.router)
+    return app
+
+
+def _where(request: Request) -> str:
+    return f"{request.method} {request.url.path}"
+
+
+def _error_pages(app: FastAPI) -> None:
+    # Sync handlers: Starlette runs them in its thread pool, where the audit write may block.
+    @app.exception_handler(SignInRequired)
+    def sign_in_required(request: Request, exc: SignInRequired):
+        session = session_of(request)
+        expired = session.expired_actor
+        if exc.quiet:
+            return Response("sign in first", status_code=401, media_type="text/plain")
+        if expired:
+            record_refusal(catalogue_of(request), expired, "session", _where(request), "the session expired")
+            session.say("Your session expired: sign in again.")
+        elif request.method != "GET":
+            record_refusal(catalogue_of(request), None, "session", _where(request), str(exc))
+            session.say("Sign in first.")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={_quote(target)}", status_code=303)
+
+    @app.exception_handler(CsrfRefused)
+    def csrf_refused(request: Request, exc: CsrfRefused):
+        actor = request.state.actor or session_of(request).actor
+        record_refusal(catalogue_of(request), actor, "csrf", _where(request), str(exc))
+        message = "This form was not sent from a current page of this desk: reload the page and retry."
+        return error_page(request, 403, "Refused", message)
+
+    @app.exception_handler(Refused)
+    def refused(request: Request, exc: Refused):
+        record_refusal(catalogue_of(request), request.state.actor, "rule", _where(request), str(exc))
+        return error_page(request, 403, "Refused", str(exc))
+
+    @app.exception_handler(BadInput)
+    def bad_input(request: Request, exc: BadInput):
+        return error_page(request, 400, "Not accepted", str(exc))
+
+    @app.exception_handler(NotFound)
+    def not_found(request: Request, exc: NotFound):
+        return error_page(request, 404, "Not found", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors()
+        )
+        return error_page(request, 400, "Not accepted", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException):
+        return error_page(request, exc.status_code, "Error", str(exc.detail))
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    def constraint(request: Request, exc: sa.exc.IntegrityError):
+        detail = str(exc.orig).splitlines()[0]
+        message = f"refused by the catalogue's constraints: {detail}"
+        record_refusal(catalogue_of(request), request.state.actor, "rule", _where(request), message)
+        return error_page(request, 409, "Refused", message)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/")
+
+
+def _signin_routes():
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/", include_in_schema=False)
+    def home():
+        return RedirectResponse("/queue", status_code=303)
+
+    @router.get("/signin", response_class=HTMLResponse)
+    def signin_form(request: Request, next: str = "/queue"):
+        config = request.app.state.config
+        session = session_of(request)
+        if session.actor or (config.trusted_header and request.headers.get(config.trusted_header)):
+            return RedirectResponse(local_path(next, "/queue"), status_code=303)
+        return render(request, "signin.html", None, next=local_path(next, "/queue"))
+
+    @router.post("/signin")
+    def signin(request: Request, form: Form):
+        name = text(form, "name", limit=200) or ""
+        password = form.get("password")
+        target = local_path(text(form, "next", limit=2000), "/queue")
+        session = session_of(request)
+        catalogue = catalogue_of(request)
+        with catalogue.read() as db:
+            actor = passwords.authenticate(db, name, password if isinstance(password, str) else "")
+        if actor is None:
+            record_refusal(catalogue, None, "signin", _where(request), f"wrong name or password for {name!r}")
+            return render(
+                request, "signin.html", None, 401, next=target, name=name, error="Wrong name or password."
+            )
+        session.sign_in(actor.name)
+        with catalogue.write() as db:
+            audit.record(db, actor.name, [audit.Change("web.signin", "actor", actor.name, None, None)])
+        return RedirectResponse(target, status_code=303)
+
+    @router.post("/signout")
+    def signout(request: Request, form: Form):
+        session_of(request).sign_out()
+        session_of(request).say("Signed out.")
+        return RedirectResponse("/signin", status_code=303)
+
+    return router

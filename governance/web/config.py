@@ -1,0 +1,56 @@
+"""How the web desk is configured: the session secret, the trusted proxy header, cookie flags."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.errors import BadInput
+
+SECRET_FILE = "web-secret.key"
+SESSION_HOURS = 8
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    secret_key: bytes
+    # A header (e.g. X-Forwarded-User) a company proxy sets to the signed-in actor; None: never read.
+    trusted_header: str | None = None
+    # Secure cookies even over plain http (behind a TLS-terminating proxy); https requests always get them.
+    secure_cookies: bool = False
+    session_seconds: int = SESSION_HOURS * 3600
+    page_size: int = 50
+
+
+def secret_key(store: Path) -> bytes:
+    """STYLEVAULT_SECRET_KEY, else the key stored beside the catalogue, made on first use (mode 0600)."""
+    configured = os.environ.get("STYLEVAULT_SECRET_KEY", "").strip()
+    if configured:
+        if len(configured) < 32:
+            raise BadInput("STYLEVAULT_SECRET_KEY: use at least 32 characters")
+        return configured.encode()
+    path = Path(store) / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another server made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise BadInput(f"{path}: the session secret is too short; delete it to make a new one")
+    return key.encode()
+
+
+def from_environment(store: Path, **overrides) -> WebConfig:
+    """The configuration `serve` uses: environment variables, then the command's options."""
+    header = os.environ.get("STYLEVAULT_TRUSTED_HEADER", "").strip() or None
+    secure = os.environ.get("STYLEVAULT_SECURE_COOKIES", "").strip() in ("1", "true", "yes")
+    values = {"secret_key": secret_key(store), "trusted_header": header, "secure_cookies": secure}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return WebConfig(**values)

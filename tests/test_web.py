@@ -1,0 +1,496 @@
+"""The web review desk through FastAPI's test client: sign-in, sessions, CSRF, roles, four-eyes, the
+review queue at a realistic size, style sets, runs, audit and reports. A real catalogue throughout."""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from governance import actors, audit
+from governance.ingest import ingest
+from governance.models import ActorPassword, Image, Licence
+from governance.web import WebConfig, create_app, passwords
+from governance.web.sessions import COOKIE, Session
+from tests.factories import encode, folder_of_images, picture, run_generate, write, write_csv
+from tests.test_audit import attacker  # noqa: F401  (the fixture: triggers dropped, raw edits)
+
+SECRET = b"test secret key for the web desk, 32+ bytes"
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+@functools.cache
+def password_hash() -> str:
+    return passwords._hasher().hash(PASSWORD)
+
+
+def give_passwords(catalogue, names):
+    """The rows `passwords.set_password` writes, with one hash made once: argon2 is slow by design
+    (tested through set_password and the CLI below)."""
+    with catalogue.write() as session:
+        admin = actors.find(session, "admin")
+        for name in names:
+            actor = actors.find(session, name)
+            session.add(ActorPassword(actor_id=actor.id, hash=password_hash(), set_by=admin.id))
+
+
+def client_for(catalogue, **config) -> TestClient:
+    app = create_app(catalogue, WebConfig(secret_key=SECRET, **config))
+    return TestClient(app, follow_redirects=False)
+
+
+def csrf_of(response) -> str:
+    found = CSRF.search(response.text)
+    assert found, f"no CSRF token on {response.url}"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD):
+    token = csrf_of(client.get("/signin"))
+    return client.post("/signin", data={"csrf": token, "name": name, "password": password, "next": "/queue"})
+
+
+def post(client: TestClient, page: str, action: str, **fields):
+    """Submit a form the way a browser does: with the CSRF token of the page it sits on."""
+    return client.post(action, data={"csrf": csrf_of(client.get(page)), **fields})
+
+
+def refusals(catalogue, kind: str | None = None) -> list[dict]:
+    with catalogue.read() as session:
+        events = audit.log(session, action="web.refused")
+    return [e for e in events if kind is None or e["after"]["kind"] == kind]
+
+
+def states(catalogue) -> dict[int, str]:
+    with catalogue.read() as session:
+        return dict(session.execute(sa.select(Image.id, Image.state).order_by(Image.id)).all())
+
+
+@pytest.fixture
+def queue(catalogue, team, tmp_path):
+    """Six images sam ingested: 1-4 CC0 in collection `north`, 5 with an unrecognised licence, 6 CC-BY
+    expiring on 2026-12-01; everyone has a password."""
+    rows = []
+    for n in range(6):
+        write(tmp_path / "in" / f"{n}.png", encode(picture(300 + n)))
+        licence = {4: "free for personal use", 5: "CC BY 4.0"}.get(n, "CC0")
+        rows.append({"path": f"{n}.png", "licence": licence, "collection": "north" if n < 4 else "south"})
+    rows[5]["licence_expires"] = "2026-12-01"
+    ingest(catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "m.csv", rows), progress=False)
+    give_passwords(catalogue, ["admin", "sam", "kim", "lee", "val"])
+    return catalogue
+
+
+@pytest.fixture
+def lee(queue):
+    client = client_for(queue)
+    assert sign_in(client, "lee").status_code == 303
+    return client
+
+
+# ---------------------------------------------------------------- sign-in and sessions
+
+
+def test_pages_and_thumbnails_need_a_signed_in_actor(queue):
+    client = client_for(queue)
+    response = client.get("/queue?state=pending")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=/queue%3Fstate%3Dpending"
+    with queue.read() as session:
+        sha = session.get(Image, 1).sha256
+    assert client.get(f"/thumbs/{sha}.jpg").status_code == 401
+
+
+def test_signing_in_sets_a_strict_http_only_session_and_is_audited(queue):
+    client = client_for(queue)
+    response = sign_in(client, "lee")
+    assert response.status_code == 303 and response.headers["location"] == "/queue"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+    page = client.get("/queue")
+    assert page.status_code == 200 and 'id="signed-in-as">lee<' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    with queue.read() as session:
+        assert [e["actor"] for e in audit.log(session, action="web.signin")] == ["lee"]
+
+
+def test_secure_cookies_when_configured(queue):
+    client = client_for(queue, secure_cookies=True)
+    assert "Secure" in client.get("/signin").headers["set-cookie"]
+
+
+def test_a_wrong_password_or_unknown_actor_is_refused_and_audited(queue):
+    client = client_for(queue)
+    wrong = sign_in(client, "lee", "not the password")
+    assert wrong.status_code == 401 and "Wrong name or password." in wrong.text
+    assert sign_in(client, "nobody").status_code == 401
+    assert client.get("/queue").status_code == 303
+    reasons = [e["after"]["reason"] for e in refusals(queue, "signin")]
+    assert reasons == ["wrong name or password for 'nobody'", "wrong name or password for 'lee'"]
+    assert all(PASSWORD not in str(e) and "not the password" not in str(e) for e in refusals(queue))
+
+
+def test_an_actor_without_a_password_or_disabled_cannot_sign_in(queue):
+    with queue.write() as session:
+        actors.set_disabled(session, "admin", "val", True)
+    client = client_for(queue)
+    assert sign_in(client, "gia").status_code == 401  # gia has no password
+    assert sign_in(client, "val").status_code == 401  # val is disabled
+
+
+def test_an_expired_session_is_refused_and_audited(queue):
+    client = client_for(queue, session_seconds=3600)
+    sessions = client.app.state.sessions
+    stale = Session(sid="s" * 32, actor="lee", signed_in_at=time.time() - 3601)
+    client.cookies.set(COOKIE, sessions.dump(stale))
+    response = client.get("/queue")
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+    assert "Your session expired" in client.get("/signin").text
+    [event] = refusals(queue, "session")
+    assert event["actor"] == "lee" and event["after"]["reason"] == "the session expired"
+
+
+def test_a_forged_cookie_is_no_session(queue):
+    client = client_for(queue)
+    other = client_for(queue).app.state.sessions
+    forged = Session(sid="s" * 32, actor="lee", signed_in_at=time.time())
+    client.cookies.set(COOKIE, other.dump(forged)[:-2] + "xx")
+    assert client.get("/queue").status_code == 303
+
+
+def test_the_trusted_header_is_honoured_only_when_configured(queue):
+    plain = client_for(queue)
+    assert plain.get("/queue", headers={"X-Forwarded-User": "lee"}).status_code == 303
+    proxied = client_for(queue, trusted_header="X-Forwarded-User")
+    page = proxied.get("/queue", headers={"X-Forwarded-User": "lee"})
+    assert page.status_code == 200 and 'id="signed-in-as">lee<' in page.text
+    assert proxied.get("/queue", headers={"X-Forwarded-User": "mallory"}).status_code == 303
+
+
+def test_signing_out_ends_the_session(lee):
+    assert post(lee, "/queue", "/signout").status_code == 303
+    assert lee.get("/queue").status_code == 303
+
+
+# ---------------------------------------------------------------- CSRF, roles, four-eyes
+
+
+def test_a_missing_or_forged_csrf_token_is_refused_and_audited(lee, queue):
+    assert lee.post("/images/1/approve", data={}).status_code == 403
+    forged = lee.post("/images/1/approve", data={"csrf": "0" * 64})
+    assert forged.status_code == 403 and "not sent from a current page" in forged.text
+    assert states(queue)[1] == "pending"
+    events = refusals(queue, "csrf")
+    assert len(events) == 2 and {e["actor"] for e in events} == {"lee"}
+    assert events[0]["target"] == "request:POST /images/1/approve"
+
+
+def test_a_token_from_another_session_is_refused(queue):
+    first, second = client_for(queue), client_for(queue)
+    sign_in(first, "lee")
+    sign_in(second, "kim")
+    token = csrf_of(first.get("/images/1"))
+    assert second.post("/images/1/approve", data={"csrf": token}).status_code == 403
+    assert states(queue)[1] == "pending"
+
+
+def test_a_viewer_cannot_change_anything(queue):
+    val = client_for(queue)
+    sign_in(val, "val")
+    page = val.get("/stylesets")
+    assert page.status_code == 200 and "create-styleset" not in page.text
+    refused = post(val, "/images/1", "/images/1/approve")
+    assert refused.status_code == 403 and "may not review: it needs the legal role" in refused.text
+    assert post(val, "/stylesets", "/stylesets", name="sneaky").status_code == 403
+    assert states(queue)[1] == "pending"
+    assert [e["after"]["kind"] for e in refusals(queue)] == ["rule", "rule"]
+    assert all(e["actor"] == "val" for e in refusals(queue))
+
+
+def test_the_ingester_cannot_approve_and_the_refusal_is_audited(queue, tmp_path):
+    write(tmp_path / "kim" / "k.png", encode(picture(999)))
+    ingest(queue, "kim", tmp_path / "kim", licence="CC0", progress=False)
+    kim = client_for(queue)
+    sign_in(kim, "kim")
+    refused = post(kim, "/images/7", "/images/7/approve")
+    assert refused.status_code == 403 and "kim ingested it and cannot approve it (four-eyes)" in refused.text
+    assert states(queue)[7] == "pending"
+    [event] = refusals(queue, "rule")
+    assert event["actor"] == "kim" and "four-eyes" in event["after"]["reason"]
+
+
+# ---------------------------------------------------------------- the review queue
+
+
+def test_the_queue_shows_each_image_with_its_licence_source_and_decided_near_duplicates(lee, queue, tmp_path):
+    # The same picture re-encoded as JPEG: new bytes, same perceptual hash, rejected already.
+    write(tmp_path / "dup" / "d.jpg", encode(picture(300), "JPEG", quality=95))
+    ingest(queue, "sam", tmp_path / "dup", licence="CC0", progress=False)
+    assert post(lee, "/images/7", "/images/7/reject", reason="watermarked").status_code == 303
+    page = lee.get("/queue")
+    assert page.status_code == 200 and "6 images" in page.text
+    assert "free for personal use" in page.text and "north" in page.text
+    assert '<a href="/images/7" class="state-rejected">#7 rejected</a>' in page.text
+    detail = lee.get("/images/1")
+    assert '#7</a> <span class="state-rejected">rejected</span>' in detail.text
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("collection=south", [5, 6]),
+        ("flagged=1", [5]),
+        ("licence=CC-BY-4.0", [6]),
+        ("expiring=3650", [6]),
+        ("state=approved", []),
+    ],
+)
+def test_queue_filters(lee, query, expected):
+    page = lee.get(f"/queue?{query}")
+    assert page.status_code == 200
+    assert [int(i) for i in re.findall(r'class="image-link">#(\d+)<', page.text)] == expected
+
+
+def test_bad_filters_say_which_field(lee):
+    page = lee.get("/queue?expiring=soon")
+    assert page.status_code == 400 and "expiring (days): a whole number" in page.text
+    assert "unknown state &#39;maybe&#39;" in lee.get("/queue?state=maybe").text
+
+
+def test_approving_opens_the_next_image_of_the_same_queue(lee, queue):
+    response = post(lee, "/images/2?collection=north", "/images/2/approve", q="collection=north")
+    assert (
+        response.status_code == 303
+        and response.headers["location"] == "/images/3?state=pending&collection=north"
+    )
+    assert "Image 2 approved." in lee.get(response.headers["location"]).text
+    rejected = post(lee, "/images/3", "/images/3/reject", reason="off-style", q="state=pending")
+    assert rejected.headers["location"] == "/images/4?state=pending"
+    assert states(queue) == {
+        1: "pending",
+        2: "approved",
+        3: "rejected",
+        4: "pending",
+        5: "pending",
+        6: "pending",
+    }
+
+
+def test_rejecting_needs_a_reason_and_an_unsettled_licence_cannot_be_approved(lee, queue):
+    no_reason = post(lee, "/images/1", "/images/1/reject")
+    assert no_reason.status_code == 400 or no_reason.status_code == 403
+    assert "reason is required to reject" in no_reason.text
+    unsettled = post(lee, "/images/5", "/images/5/approve")
+    assert unsettled.status_code == 403 and "licence is unrecognised" in unsettled.text
+    assert states(queue)[1] == states(queue)[5] == "pending"
+
+
+def test_setting_the_licence_takes_a_url_as_evidence_never_a_path(lee, queue):
+    path = post(
+        lee, "/images/5", "/images/5/licence", licence="LicenseRef-Contract-7", evidence="/etc/passwd"
+    )
+    assert path.status_code == 400 and "evidence: give an http(s) URL" in path.text
+    bad = post(lee, "/images/5", "/images/5/licence", licence="not a licence ((")
+    assert bad.status_code == 400
+    done = post(
+        lee,
+        "/images/5",
+        "/images/5/licence",
+        licence="LicenseRef-Contract-7",
+        evidence="https://legal.example/contracts/7",
+        expires="2027-06-30",
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/images/5?state=pending"
+    with queue.read() as session:
+        lic = session.get(Licence, 5)
+        assert (lic.spdx, lic.status, lic.evidence) == (
+            "LicenseRef-Contract-7",
+            "verified",
+            "https://legal.example/contracts/7",
+        )
+        [event] = audit.log(session, action="licence.set")
+    assert event["actor"] == "lee"
+    page = lee.get("/images/5")
+    assert '<a href="https://legal.example/contracts/7" rel="noopener noreferrer"' in page.text
+    assert post(lee, "/images/5", "/images/5/approve").status_code == 303
+
+
+def test_bulk_decisions_from_the_queue_are_all_or_nothing(lee, queue):
+    refused = post(lee, "/queue", "/queue/decide", decision="approve", image=["1", "5"])
+    assert refused.status_code == 403 and states(queue)[1] == "pending"
+    done = post(lee, "/queue", "/queue/decide", decision="approve", image=["1", "2"], q="state=pending")
+    assert done.status_code == 303
+    assert [states(queue)[i] for i in (1, 2)] == ["approved", "approved"]
+
+
+def test_a_legal_reviewer_clears_a_queue_of_a_hundred_images(catalogue, team, tmp_path):
+    folder_of_images(tmp_path / "in", 100, start_seed=1000)
+    ingest(catalogue, "sam", tmp_path / "in", licence="CC0", progress=False)
+    give_passwords(catalogue, ["lee"])
+    client = client_for(catalogue)
+    sign_in(client, "lee")
+    first = client.get("/queue")
+    assert "100 images" in first.text and 'id="next-page"' in first.text
+    assert len(re.findall(r'class="image-link"', first.text)) == 50
+    second = client.get("/queue?state=pending&after=50")
+    assert len(re.findall(r'class="image-link"', second.text)) == 50 and 'id="next-page"' not in second.text
+    location, approvals = "/images/1?state=pending", 0
+    while location.startswith("/images/"):
+        page = client.get(location)
+        image_id = int(re.search(r"/images/(\d+)", location).group(1))
+        response = client.post(
+            f"/images/{image_id}/approve", data={"csrf": csrf_of(page), "q": "state=pending"}
+        )
+        assert response.status_code == 303
+        location, approvals = response.headers["location"], approvals + 1
+    assert approvals == 100 and location == "/queue?state=pending"
+    assert "Nothing more in this queue." in client.get(location).text
+    assert set(states(catalogue).values()) == {"approved"}
+    with catalogue.read() as session:
+        events = audit.log(session, action="review.approve")
+        assert len(events) == 100 and {e["actor"] for e in events} == {"lee"}
+        assert audit.verify(session).ok
+
+
+# ---------------------------------------------------------------- ids, assets, paths
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/images/999",
+        "/images/abc",
+        "/stylesets/nope",
+        "/runs/zzz",
+        "/thumbs/" + "0" * 64 + ".jpg",
+        "/thumbs/..%2F..%2Fcatalogue.db",
+        "/evidence/..%2Fweb-secret.key",
+        "/outputs/" + "a" * 64 + ".png",
+    ],
+)
+def test_unknown_ids_and_paths_are_404(lee, path):
+    assert lee.get(path).status_code == 404
+
+
+def test_thumbnails_are_served_by_hash(lee, queue):
+    with queue.read() as session:
+        sha = session.get(Image, 1).sha256
+    response = lee.get(f"/thumbs/{sha}.jpg")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.content[:2] == b"\xff\xd8"
+
+
+# ---------------------------------------------------------------- style sets
+
+
+def test_a_steward_curates_publishes_diffs_and_checks_a_style_set(published):
+    give_passwords(published, ["sam"])
+    sam = client_for(published)
+    sign_in(sam, "sam")
+    page = sam.get("/stylesets/looks")
+    assert page.status_code == 200 and "looks@1" in page.text
+    assert len(re.findall(r'name="image" value="\d+"', page.text)) == 8
+    removed = post(sam, "/stylesets/looks", "/stylesets/looks/remove", image=["2", "3"])
+    assert removed.status_code == 303
+    assert "2 removed; 6 members." in sam.get("/stylesets/looks").text
+    published_v2 = post(sam, "/stylesets/looks", "/stylesets/looks/publish", note="fewer")
+    assert published_v2.status_code == 303
+    assert "Published looks@2 with 6 members." in sam.get("/stylesets/looks").text
+    again = post(sam, "/stylesets/looks", "/stylesets/looks/publish")
+    assert again.status_code == 403 and "has not changed since looks@2" in again.text
+    diff = sam.get("/stylesets/looks/diff?from=1&to=2")
+    assert "Removed (2)" in diff.text and "Added (0)" in diff.text
+    check = sam.get("/stylesets/looks/check?policy=commercial&version=1")
+    assert check.status_code == 200
+    assert "7 cleared" in check.text
+    assert "<strong>licence-excluded</strong>" in check.text and "/images/4?" in check.text
+    assert post(sam, "/stylesets/looks", "/stylesets/looks/add", images="2 3").status_code == 303
+    assert post(sam, "/stylesets", "/stylesets", name="bad name!").status_code == 400
+    assert sam.get("/stylesets/looks/check?policy=nope").status_code == 400
+
+
+# ---------------------------------------------------------------- runs, indexes, audit, reports
+
+
+def test_a_run_shows_its_output_neighbours_and_attribution(indexed, rdm_dir, tmp_path):
+    catalogue, folder = indexed
+    made = run_generate(catalogue, folder, rdm_dir, tmp_path / "out", prompt="a red study")
+    give_passwords(catalogue, ["val"])
+    val = client_for(catalogue)
+    sign_in(val, "val")
+    assert "current" in val.get("/indexes").text and "commercial" in val.get("/indexes").text
+    runs = val.get("/runs")
+    assert f"/runs/{made.run_id}" in runs.text
+    page = val.get(f"/runs/{made.run_id}")
+    assert page.status_code == 200 and "a red study" in page.text
+    notice = (tmp_path / "out" / "ATTRIBUTION.md").read_text()
+    assert notice.strip().splitlines()[2] in page.text.replace("&#34;", '"').replace("&#39;", "'")
+    assert len(re.findall(r'<img class="mini" src="/thumbs/[0-9a-f]{64}\.jpg"', page.text)) == 3
+    sha = re.search(r'src="/outputs/([0-9a-f]{64})\.png"', page.text).group(1)
+    image = val.get(f"/outputs/{sha}.png")
+    assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_audit_log_filters_and_verifies(lee, queue, attacker):  # noqa: F811
+    post(lee, "/images/1", "/images/1/approve")
+    page = lee.get("/audit?actor=lee&action=review")
+    assert (
+        page.status_code == 200
+        and "review.approve" in page.text
+        and "ingest" not in page.text.split("events")[-1]
+    )
+    verified = lee.get("/audit?verify=1")
+    assert "Audit chain intact" in verified.text
+    attacker(sa.text("UPDATE audit_event SET actor = 'mallory' WHERE id = 2"))
+    assert "Audit chain broken at event 2" in lee.get("/audit?verify=1").text
+
+
+def test_the_licence_report_and_its_downloads(lee):
+    page = lee.get("/reports/licences")
+    assert page.status_code == 200 and "CC0-1.0" in page.text and "free for personal use" in page.text
+    csv = lee.get("/reports/licences?format=csv")
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("section,licence")
+    assert lee.get("/reports/licences?format=pdf").status_code == 400
+
+
+# ---------------------------------------------------------------- CLI: passwords, serve, the secret
+
+
+def test_an_admin_sets_a_password_from_the_cli_and_the_log_never_holds_it(cli, team, catalogue, monkeypatch):
+    monkeypatch.setenv("STYLEVAULT_PASSWORD", "s3cret-enough")
+    assert cli("users", "passwd", "lee", actor="admin").exit_code == 0
+    refused = cli("users", "passwd", "lee", actor="sam")
+    assert refused.exit_code == 1 and "may not actors.manage" in refused.stderr
+    monkeypatch.setenv("STYLEVAULT_PASSWORD", "short")
+    short = cli("users", "passwd", "lee", actor="admin")
+    assert short.exit_code == 2 and "password: at least 8 characters" in short.stderr
+    with catalogue.read() as session:
+        assert passwords.authenticate(session, "lee", "s3cret-enough").name == "lee"
+        assert passwords.authenticate(session, "lee", "wrong-password") is None
+        [event] = audit.log(session, action="actor.password_set")
+    assert event["after"] == {"password_set": True} and "s3cret" not in str(event)
+
+
+def test_serve_binds_to_loopback_by_default():
+    import inspect
+
+    from governance.cli.web_commands import serve
+
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+
+
+def test_the_session_secret_is_made_once_beside_the_catalogue(tmp_path, monkeypatch):
+    from governance.web.config import SECRET_FILE, secret_key
+
+    monkeypatch.delenv("STYLEVAULT_SECRET_KEY", raising=False)
+    first = secret_key(tmp_path / "store")
+    assert secret_key(tmp_path / "store") == first and len(first) == 64
+    assert (tmp_path / "store" / SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("STYLEVAULT_SECRET_KEY", "short")
+    with pytest.raises(Exception, match="at least 32 characters"):
+        secret_key(tmp_path / "store")
