@@ -494,3 +494,36 @@ def test_the_session_secret_is_made_once_beside_the_catalogue(tmp_path, monkeypa
     monkeypatch.setenv("STYLEVAULT_SECRET_KEY", "short")
     with pytest.raises(Exception, match="at least 32 characters"):
         secret_key(tmp_path / "store")
+
+
+def test_outputs_are_signed_off_through_the_rules_of_output_review(indexed, rdm_dir, tmp_path):
+    catalogue, folder = indexed
+    made = run_generate(catalogue, folder, rdm_dir, tmp_path / "out", n=2)
+    give_passwords(catalogue, ["lee", "val"])
+    lee, val = client_for(catalogue), client_for(catalogue)
+    sign_in(lee, "lee")
+    sign_in(val, "val")
+    listed = lee.get("/outputs")
+    assert (
+        listed.status_code == 200
+        and len(re.findall(r'<a href="/runs/[0-9a-f]+#output-\d">#\d+</a>', listed.text)) == 2
+    )
+    run_page = f"/runs/{made.run_id}"
+    assert "release-form" not in val.get(run_page).text
+    refused = post(val, run_page, "/outputs/1/release")
+    assert refused.status_code == 403 and "may not output.release" in refused.text
+    no_reason = post(lee, run_page, "/outputs/1/withhold")
+    assert no_reason.status_code == 400 and "say why the output is withheld" in no_reason.text
+    withheld = post(lee, run_page, "/outputs/1/withhold", reason="too close to its sources")
+    assert withheld.status_code == 303 and withheld.headers["location"] == f"{run_page}#output-0"
+    again = post(lee, run_page, "/outputs/1/release", override="checked by hand")
+    assert again.status_code == 403
+    released = post(lee, run_page, "/outputs/2/release", override="checked by hand")
+    assert released.status_code == 303
+    page = lee.get(run_page).text
+    assert re.findall(r'class="output-state">(\w+)<', page) == ["withheld", "released"]
+    assert lee.get("/outputs?state=released").text.count("#output-1") == 1
+    with catalogue.read() as session:
+        actions = [e["action"] for e in audit.log(session, target_type="output")]
+    assert actions == ["output.release", "output.withhold"]
+    assert lee.post("/outputs/99/release", data={"csrf": csrf_of(lee.get(run_page))}).status_code == 404

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import images, provenance
+from governance import images, outputs, provenance
 from governance.errors import BadInput
 from governance.models import (
     Actor,
@@ -206,10 +206,10 @@ def run_detail(session: Session, run_id: str) -> dict:
         raise NotFound(f"no run {run_id}")
     shared = json.loads(run.record)
     o = GenerationOutput
-    outputs = session.scalars(sa.select(o).where(o.run_id == run.id).order_by(o.ordinal)).all()
+    made = session.scalars(sa.select(o).where(o.run_id == run.id).order_by(o.ordinal)).all()
     n = OutputNeighbour.__table__
     rows = session.execute(
-        sa.select(n).where(n.c.output_id.in_([out.id for out in outputs])).order_by(n.c.output_id, n.c.rank)
+        sa.select(n).where(n.c.output_id.in_([out.id for out in made])).order_by(n.c.output_id, n.c.rank)
     ).all()
     credited = sources_of(session, sorted({row.image_id for row in rows}))
     by_output: dict[int, list[dict]] = {}
@@ -226,16 +226,19 @@ def run_detail(session: Session, run_id: str) -> dict:
         )
     records = [
         {
+            "output_id": out.id,
             "run_id": run.run_id,
             "ordinal": out.ordinal,
             "seed": out.seed,
             "output": {"file": Path(out.path).name, "sha256": out.sha256, "pixels_sha256": out.pixels_sha256},
             "neighbours": by_output.get(out.id, []),
         }
-        for out in outputs
+        for out in made
     ]
     build = session.get(IndexBuild, run.index_build_id)
+    reviews = {record["output_id"]: outputs.review_of(session, record["output_id"]) for record in records}
     return {
+        "reviews": reviews,
         "run": shared,
         "outputs": records,
         "notice": provenance.notice(records),
