@@ -155,6 +155,20 @@ def test_an_expired_session_is_refused_and_audited(queue):
     assert event["actor"] == "lee" and event["after"]["reason"] == "the session expired"
 
 
+def test_a_form_sent_after_the_session_expired_changes_nothing(queue):
+    client = client_for(queue, session_seconds=3600)
+    sign_in(client, "lee")
+    token = csrf_of(client.get("/images/1"))
+    stale = Session(sid="s" * 32, actor="lee", signed_in_at=time.time() - 3601)
+    client.cookies.clear()
+    client.cookies.set(COOKIE, client.app.state.sessions.dump(stale))
+    response = client.post("/images/1/approve", data={"csrf": token})
+    assert response.status_code == 303 and response.headers["location"] == "/signin?next=/queue"
+    assert states(queue)[1] == "pending"
+    [event] = refusals(queue, "session")
+    assert event["target"] == "request:POST /images/1/approve" and event["actor"] == "lee"
+
+
 def test_a_forged_cookie_is_no_session(queue):
     client = client_for(queue)
     other = client_for(queue).app.state.sessions

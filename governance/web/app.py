@@ -96,7 +96,10 @@ def _error_pages(app: FastAPI) -> None:
         elif request.method != "GET":
             record_refusal(catalogue_of(request), None, "session", _where(request), str(exc))
             session.say("Sign in first.")
+        # After signing in, a page comes back; a refused form does not resubmit itself.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/queue"
         return RedirectResponse(f"/signin?next={_quote(target)}", status_code=303)
 
     @app.exception_handler(CsrfRefused)
