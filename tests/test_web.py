@@ -541,3 +541,37 @@ def test_outputs_are_signed_off_through_the_rules_of_output_review(indexed, rdm_
         actions = [e["action"] for e in audit.log(session, target_type="output")]
     assert actions == ["output.release", "output.withhold"]
     assert lee.post("/outputs/99/release", data={"csrf": csrf_of(lee.get(run_page))}).status_code == 404
+
+
+def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
+    from governance import licences
+    from governance.images import resolve
+
+    (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.4 a contract\n")
+    (tmp_path / "page.html").write_bytes(b"<script>alert(1)</script>")
+    with queue.write() as session:
+        actor = actors.find(session, "lee")
+        for image_id, evidence in ((5, "contract.pdf"), (6, "page.html")):
+            licences.set_licence(
+                session,
+                queue.store,
+                actor,
+                resolve(session, str(image_id)),
+                licence="LicenseRef-Contract-9",
+                evidence=str(tmp_path / evidence),
+            )
+    pdf_link = re.search(
+        r'<a href="(/evidence/[0-9a-f]{64}\.pdf)">contract\.pdf</a>', lee.get("/images/5").text
+    )
+    pdf = lee.get(pdf_link.group(1))
+    assert (
+        pdf.status_code == 200
+        and pdf.content.startswith(b"%PDF")
+        and pdf.headers["content-disposition"] == "inline"
+    )
+    html_link = re.search(
+        r'<a href="(/evidence/[0-9a-f]{64}\.html)">page\.html</a>', lee.get("/images/6").text
+    )
+    html = lee.get(html_link.group(1))
+    assert html.headers["content-type"] == "application/octet-stream"
+    assert html.headers["content-disposition"].startswith("attachment")
