@@ -117,6 +117,16 @@ def test_a_legal_reviewer_signs_in_and_approves_an_image_from_the_keyboard(
     assert "Image 1 approved." in page.inner_text(".flash")
     page.screenshot(path=str(artifacts / "desk-image-after-approve.png"), full_page=True)
     assert states(catalogue) == {1: "approved", 2: "pending", 3: "pending"}
+    page.keyboard.press("q")  # back to the queue: j moves to the first row, x ticks it
+    page.wait_for_url(re.compile(r".*/queue\?.*"))
+    assert page.locator("a.image-link").count() == 2
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    assert page.is_checked("tr.current input[type=checkbox]")
+    page.click("#approve-ticked")
+    page.wait_for_url(re.compile(r".*/queue\?.*"))
+    assert "1 image approved." in page.inner_text(".flash")
+    assert states(catalogue) == {1: "approved", 2: "approved", 3: "pending"}
 
 
 def test_a_steward_publishes_a_style_set(page, serve, catalogue, team, tmp_path, artifacts):

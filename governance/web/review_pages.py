@@ -63,7 +63,7 @@ def decide_many(request: Request, me: Me, form: Form):
     with catalogue_of(request).write() as session:
         results = review.decide(session, me.actor, decision, picked, reason)
     changed = sum(r["changed"] for r in results)
-    session_of(request).say(f"{changed} images {review.TARGET[decision]}.")
+    session_of(request).say(f"{changed} image{'' if changed == 1 else 's'} {review.TARGET[decision]}.")
     return RedirectResponse(f"/queue?{filters.query_string()}", status_code=303)
 
 
