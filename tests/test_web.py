@@ -183,7 +183,10 @@ def test_the_trusted_header_is_honoured_only_when_configured(queue):
     proxied = client_for(queue, trusted_header="X-Forwarded-User")
     page = proxied.get("/queue", headers={"X-Forwarded-User": "lee"})
     assert page.status_code == 200 and 'id="signed-in-as">lee<' in page.text
-    assert proxied.get("/queue", headers={"X-Forwarded-User": "mallory"}).status_code == 303
+    unknown = proxied.get("/queue", headers={"X-Forwarded-User": "mallory"})
+    assert unknown.status_code == 403 and "names &#39;mallory&#39;, not an enabled actor" in unknown.text
+    [event] = refusals(queue, "rule")
+    assert event["actor"] is None and "mallory" in event["after"]["reason"]
 
 
 def test_signing_out_ends_the_session(lee):

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from governance import actors
 from governance.catalogue import Catalogue
-from governance.errors import BadInput
+from governance.errors import BadInput, Refused
 from governance.web.sessions import CSRF_FIELD, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
@@ -74,6 +74,9 @@ def _visitor(request: Request, *, quiet: bool) -> Visitor:
     with catalogue_of(request).read() as db:
         actor = actors.find(db, name)
         if actor is None or actor.disabled:
+            if via_header and not quiet:
+                # Not a sign-in problem the form could solve: the proxy vouches for someone we do not know.
+                raise Refused(f"the {config.trusted_header} header names {name!r}, not an enabled actor")
             session.sign_out()
             raise SignInRequired(f"actor {name!r} is unknown or disabled", quiet=quiet)
         roles = tuple(actors.roles_of(db, actor))
