@@ -273,6 +273,15 @@ def test_queue_filters(lee, query, expected):
     assert [int(i) for i in re.findall(r'class="image-link">#(\d+)<', page.text)] == expected
 
 
+def test_a_long_queue_is_counted_up_to_a_cap(lee, monkeypatch):
+    from governance.web import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 4)
+    for page in ("/queue", "/queue?state=pending&after=3"):
+        assert '<small id="queue-count">4+ images</small>' in lee.get(page).text
+    assert '<small id="queue-count">2 images</small>' in lee.get("/queue?collection=south").text
+
+
 def test_bad_filters_say_which_field(lee):
     page = lee.get("/queue?expiring=soon")
     assert page.status_code == 400 and "expiring (days): a whole number" in page.text
@@ -356,6 +365,7 @@ def test_a_legal_reviewer_clears_a_queue_of_a_hundred_images(catalogue, team, tm
     assert len(re.findall(r'class="image-link"', first.text)) == 50
     second = client.get("/queue?state=pending&after=50")
     assert len(re.findall(r'class="image-link"', second.text)) == 50 and 'id="next-page"' not in second.text
+    assert '<small id="queue-count">100 images</small>' in second.text  # the whole queue, on every page
     location, approvals = "/images/1?state=pending", 0
     while location.startswith("/images/"):
         page = client.get(location)

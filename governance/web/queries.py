@@ -28,6 +28,7 @@ from governance.web.desk import NotFound, whole_number
 
 QUEUE_FILTERS = ("state", "collection", "licence", "licence_status", "flagged", "expiring")
 DECIDED = ("approved", "rejected", "revoked")
+COUNT_CAP = 10_000
 
 
 class QueueFilter:
@@ -67,8 +68,11 @@ class QueueFilter:
 
 
 def queue_page(session: Session, filters: QueueFilter, *, after: int | None, before: int | None, size: int):
-    """One page of the queue in id order (keyset, so page 40 costs what page 1 does)."""
-    query = images.listing_query(**filters.listing_args())
+    """One page of the queue in id order (keyset, so page 40 costs what page 1 does), and how many
+    images the whole queue holds, counted up to COUNT_CAP (a count of half a million rows would cost
+    a hundred times the page)."""
+    whole = images.listing_query(**filters.listing_args())
+    query = whole
     i = Image.__table__
     if before is not None:
         query = query.where(i.c.id < before).order_by(None).order_by(i.c.id.desc())
@@ -79,7 +83,8 @@ def queue_page(session: Session, filters: QueueFilter, *, after: int | None, bef
     rows = rows[:size]
     if before is not None:
         rows.reverse()
-    total = session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar()
+    capped = whole.order_by(None).with_only_columns(i.c.id).limit(COUNT_CAP + 1).subquery()
+    total = session.execute(sa.select(sa.func.count()).select_from(capped)).scalar()
     ids = [row["id"] for row in rows]
     first_sources = sources_of(session, ids)
     decided = decided_near_duplicates(session, ids)
@@ -88,7 +93,13 @@ def queue_page(session: Session, filters: QueueFilter, *, after: int | None, bef
         row["near_duplicates"] = decided.get(row["id"], [])
     has_previous = (more if before is not None else after is not None) and bool(rows)
     has_next = (more if before is None else True) and bool(rows)
-    return {"rows": rows, "total": total, "has_previous": has_previous, "has_next": has_next}
+    return {
+        "rows": rows,
+        "total": min(total, COUNT_CAP),
+        "more_than": total > COUNT_CAP,
+        "has_previous": has_previous,
+        "has_next": has_next,
+    }
 
 
 def neighbour_in_queue(session: Session, filters: QueueFilter, image_id: int, *, forward: bool) -> int | None:
