@@ -17,7 +17,8 @@ of copy are scored against the index by the same Scorer that `stylevault generat
 
 and `novel` pictures drawn from seeds outside the database are scored the same way. Each check is
 judged at the policy's thresholds (`outputs:` in policies/POLICY.yaml): cosine (nearest member's cosine
-at or above near_copy_cosine), hash (nearest phash within near_copy_hash bits, the mirror included),
+at or above near_copy_cosine), hash (the output's phash, or its mirror's, within near_copy_hash bits of
+a member's own phash or of one of its 18 crop hashes, governance/copyhash.py),
 and both combined (either one flags). Reported: recall on each kind of copy and the false-flag rate
 on the novel pictures, plus, per check, the threshold that keeps false flags at or under 1 % on this
 run's novel pictures and the recall it would give. Also: the scoring time per output (embedding the

@@ -18,6 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
 THUMBNAIL_SIZE = 256
 PHASH_SOURCE = 64  # px: phash works on 32x32; a box reduce to about twice that comes first
+# The near-copy check also hashes crops of each index member (governance/copyhash.py): two crop sizes
+# (75 % and 85 % of the area) on a 3x3 grid of positions, so that an output that is a crop of a member
+# lies within a few bits of one of them.
+CROP_AREAS = (0.75, 0.85)
+CROP_GRID = 3
 # What Pillow raises on malformed bytes. Besides OSError and SyntaxError, its plugins fail with the
 # errors that Image.open itself reads as "not this format" (IndexError, TypeError, struct.error), and
 # with KeyError on an unknown code in a later TIFF frame.
@@ -145,6 +150,23 @@ def phash(thumb: Image.Image) -> str:
     grey = thumb.convert("L")
     factor = max(1, max(grey.size) // PHASH_SOURCE)
     return str(imagehash.phash(grey.reduce(factor) if factor > 1 else grey))
+
+
+def crop_phashes(thumb: Image.Image) -> list[int]:
+    """phash (as an int) of each CROP_AREAS x CROP_GRID x CROP_GRID crop of a thumbnail, each crop
+    resized back to the thumbnail's size first, as a cropped copy would be."""
+    width, height = thumb.size
+    found = []
+    for area in CROP_AREAS:
+        side = area**0.5
+        w, h = max(1, round(width * side)), max(1, round(height * side))
+        for gy in range(CROP_GRID):
+            for gx in range(CROP_GRID):
+                x = round((width - w) * gx / (CROP_GRID - 1))
+                y = round((height - h) * gy / (CROP_GRID - 1))
+                crop = thumb.crop((x, y, x + w, y + h)).resize((width, height), Image.Resampling.BICUBIC)
+                found.append(int(phash(crop), 16))
+    return found
 
 
 def jpeg(image: Image.Image, quality: int = 85) -> bytes:

@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, clearance, imaging
+from governance import actors, audit, clearance, copyhash, imaging
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.models import (
@@ -52,6 +52,7 @@ from governance.stylesets import resolve_version
 FORMAT = "stylevault-index/1"
 MANIFEST = "manifest.json"
 FILES = ("vectors.npy", "index.usearch", "members.jsonl")
+HASHES = "phashes.npy"  # (N, 19) uint64 member and crop phashes for the near-copy check; optional
 HNSW_THRESHOLD = 10_000  # below this many members search is exact; from here on HNSW
 HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
 
@@ -163,6 +164,7 @@ def build(
             )
         finally:
             cache.close()
+        hashes = copyhash.member_hashes(catalogue.store, _with_phash(session, version.id, members))
         names = {
             "actor": actor.name,
             "styleset": styleset.name,
@@ -176,7 +178,7 @@ def build(
     tmp.mkdir()
     try:
         manifest = _write(
-            tmp, index_id, members, vectors, search, encoder, policy, check, revision, names, on
+            tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
         )
         manifest_sha256 = sha256_file(tmp / MANIFEST)
         with catalogue.write() as session:
@@ -257,10 +259,26 @@ def write_vectors(folder: Path, vectors):
     return matrix
 
 
+def _with_phash(session: Session, version_id: int, members: list[dict]) -> list[dict]:
+    """The members with the phash ingest recorded for each (one join over the version's members)."""
+    vm, image = StyleSetVersionMember.__table__, Image.__table__
+    phash = dict(
+        session.execute(
+            sa.select(image.c.id, image.c.phash)
+            .select_from(vm.join(image, image.c.id == vm.c.image_id))
+            .where(vm.c.version_id == version_id)
+        ).all()
+    )
+    return [{"sha256": m["sha256"], "phash": phash[m["image_id"]]} for m in members]
+
+
 def _write(
-    tmp: Path, index_id, members, vectors, search, encoder, policy, check, revision, names, on
+    tmp: Path, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
 ) -> dict:
+    import numpy as np
+
     matrix = write_vectors(tmp, vectors)
+    np.save(tmp / HASHES, hashes)
     with open(tmp / "members.jsonl", "w", encoding="utf-8") as handle:
         for position, member in enumerate(members):
             handle.write(
@@ -298,7 +316,8 @@ def _write(
         "excluded": check.excluded,
         "member_ids": [m["image_id"] for m in members],
         "member_sha256": [m["sha256"] for m in members],
-        "files": {name: sha256_file(tmp / name) for name in FILES},
+        "near_copy": copyhash.describe(),
+        "files": {name: sha256_file(tmp / name) for name in (*FILES, HASHES)},
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
@@ -461,15 +480,17 @@ def verify(
     result.manifest, result.index_id = manifest, manifest.get("index_id")
     problems = result.problems
     files = manifest.get("files", {})
-    for name in FILES:
+    for name in (*FILES, HASHES):
         path = folder / name
+        if name == HASHES and name not in files and not path.exists():
+            continue  # an index built before the near-copy hashes: scoring falls back to the catalogue
         if name not in files:
             problems.append(f"{name}: not listed in the manifest")
         elif not path.is_file():
             problems.append(f"{name}: missing")
         elif sha256_file(path) != files[name]:
             problems.append(f"{name}: sha256 differs from the manifest (tampered or damaged)")
-    extra = sorted(p.name for p in folder.iterdir() if p.name not in (*FILES, MANIFEST))
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in (*FILES, HASHES, MANIFEST))
     if extra:
         problems.append(f"files the manifest does not list: {', '.join(extra)}")
     ids, shas = manifest.get("member_ids", []), manifest.get("member_sha256", [])
@@ -542,6 +563,14 @@ def _check_arrays(folder: Path, manifest: dict) -> list[str]:
     index = Index.restore(str(folder / "index.usearch"), view=True)
     if index is None or index.size != manifest["count"] or index.ndim != manifest["dim"]:
         return ["index.usearch: does not hold the manifest's members"]
+    if (folder / HASHES).exists():
+        hashes = np.load(folder / HASHES, mmap_mode="r")
+        per_member = manifest.get("near_copy", {}).get("per_member")
+        if hashes.dtype != np.uint64 or hashes.shape != (manifest["count"], per_member):
+            return [
+                f"{HASHES}: {hashes.dtype} {hashes.shape}, "
+                f"the manifest says uint64 ({manifest['count']}, {per_member})"
+            ]
     return []
 
 

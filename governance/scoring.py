@@ -5,7 +5,8 @@
   every vector of the index (the cleared members of the style-set version it was built from);
 - the near-copy check: the highest cosine to ANY member of the index (one nearest-neighbour search,
   exact below the HNSW threshold), and the smallest perceptual-hash (64-bit phash, the same function
-  ingest uses) Hamming distance to any member, each with the member it points to. The output's
+  ingest uses) Hamming distance to any member's phash or to the phash of one of its 18 crops (the
+  index's phashes.npy, governance/copyhash.py), each with the member it points to. The output's
   mirror image is checked as well: a mirrored copy is still a copy.
 
 An output is flagged when either distance crosses the policy's `outputs:` thresholds; the thresholds
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from governance import imaging
+from governance import copyhash, imaging
 from governance.errors import BadInput
 from governance.models import Image, IndexBuild, IndexMember
 from governance.policy import Policy, load_policy
@@ -84,17 +85,20 @@ class Scorer:
                 self.problem = f"no thresholds: {exc}"
         self.policy = policy
         self.thresholds = thresholds_of(policy) if policy else {}
-        index_id = handle.manifest["index_id"]
-        m, i, b = IndexMember.__table__, Image.__table__, IndexBuild.__table__
-        with catalogue.read() as session:
-            rows = session.execute(
-                sa.select(m.c.image_id, i.c.phash)
-                .select_from(m.join(i, i.c.id == m.c.image_id).join(b, b.c.id == m.c.build_id))
-                .where(b.c.index_id == index_id)
-                .order_by(m.c.position)
-            ).all()
-        self.hash_ids = np.array([r.image_id for r in rows], dtype=np.int64)
-        self.hashes = _hash_bits(r.phash for r in rows)
+        if handle.hashes is not None:  # each member's phash and its crops' (governance/copyhash.py)
+            self.hash_ids, self.hashes = handle.member_ids, handle.hashes
+        else:  # an index built before the crop hashes: the members' own phashes from the catalogue
+            index_id = handle.manifest["index_id"]
+            m, i, b = IndexMember.__table__, Image.__table__, IndexBuild.__table__
+            with catalogue.read() as session:
+                rows = session.execute(
+                    sa.select(m.c.image_id, i.c.phash)
+                    .select_from(m.join(i, i.c.id == m.c.image_id).join(b, b.c.id == m.c.build_id))
+                    .where(b.c.index_id == index_id)
+                    .order_by(m.c.position)
+                ).all()
+            self.hash_ids = np.array([r.image_id for r in rows], dtype=np.int64)
+            self.hashes = _hash_bits(r.phash for r in rows)[:, None]
         vectors = handle._vectors
         total = np.zeros(vectors.shape[1], dtype=np.float64)
         for start in range(0, len(vectors), CENTROID_CHUNK):
@@ -107,11 +111,9 @@ class Scorer:
         mirror's."""
         best = (65, -1, False)
         for mirrored, picture in ((False, image), (True, ImageOps.mirror(image))):
-            bits = np.uint64(int(imaging.phash(imaging.thumbnail(picture)), 16))
-            distances = np.bitwise_count(self.hashes ^ bits)
-            at = int(np.argmin(distances))
-            if int(distances[at]) < best[0]:
-                best = (int(distances[at]), int(self.hash_ids[at]), mirrored)
+            distance, row = copyhash.nearest(self.hashes, int(imaging.phash(imaging.thumbnail(picture)), 16))
+            if distance < best[0]:
+                best = (distance, int(self.hash_ids[row]), mirrored)
         return best
 
     def score(self, images: list[PILImage.Image], prompt: str, neighbours: list[list[int]]) -> list[Scores]:

@@ -24,6 +24,20 @@ def build(catalogue, encoder_dir, out, ref="looks", policy="commercial", **kwarg
     )
 
 
+def manifest_hashes_match(catalogue, folder, hashes) -> bool:
+    """Column 0 is each member's catalogue phash; the crops differ from it and from each other."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with catalogue.read() as session:
+        phash = {i: images.resolve(session, str(i)).phash for i in manifest["member_ids"]}
+    own = [int(phash[i], 16) for i in manifest["member_ids"]]
+    return (
+        hashes[:, 0].tolist() == own
+        and manifest["near_copy"]["per_member"] == 19
+        and all(len(set(row.tolist())) > 10 for row in hashes)
+        and manifest["files"]["phashes.npy"] == index.sha256_file(folder / "phashes.npy")
+    )
+
+
 def test_build_writes_cleared_members_and_a_manifest_that_proves_it(published, encoder_dir, tmp_path):
     built = build(published, encoder_dir, tmp_path / "idx")
     assert (built.members, built.embedded, built.search) == (7, 7, "exact")
@@ -33,9 +47,13 @@ def test_build_writes_cleared_members_and_a_manifest_that_proves_it(published, e
         "index.usearch",
         "manifest.json",
         "members.jsonl",
+        "phashes.npy",
         "vectors.npy",
     ]
     assert not list(tmp_path.glob(".idx.tmp-*"))
+    hashes = np.load(folder / "phashes.npy")
+    assert hashes.dtype == np.uint64 and hashes.shape == (7, 19)
+    assert manifest_hashes_match(published, folder, hashes)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["member_ids"] == [1, 2, 3, 5, 6, 7, 8]
     assert manifest["policy"]["name"] == "commercial" and len(manifest["policy"]["sha256"]) == 64

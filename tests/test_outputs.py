@@ -285,3 +285,23 @@ def test_without_signoff_the_maker_may_release_its_own_unflagged_output(
     with published.write() as session:
         assert outputs.release(session, "rex", [str(own)])["refused"] == []
     assert state_of(published, own).state == "released"
+
+
+def test_a_crop_of_a_member_is_found_through_the_crop_hashes(reviewed, encoder_dir, tmp_path):
+    from governance.encoders import load_encoder
+    from governance.handle import IndexHandle
+    from governance.imaging import phash, thumbnail
+    from governance.scoring import Scorer
+
+    catalogue, folder, _ = reviewed
+    handle = IndexHandle.open(catalogue, folder)
+    scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
+    source = Image.open(tmp_path / "in" / "6.png").convert("RGB")
+    member = image_id_of(catalogue, tmp_path / "in" / "6.png")
+    w, h = source.size
+    cropped = source.crop((w // 10, h // 10, w, h)).resize(source.size, Image.Resampling.BICUBIC)  # 81 %
+    (scores,) = scorer.score([cropped], "a crop", [[]])
+    own = int(phash(thumbnail(cropped)), 16) ^ int(handle.hashes[list(handle.member_ids).index(member), 0])
+    assert scores.nearest_hash_image_id == member
+    assert scores.nearest_hash_distance < bin(own).count("1")  # closer to a crop than to the whole
+    assert scores.nearest_hash_distance <= 8 and scores.flagged
