@@ -197,8 +197,8 @@ def test_bulk_release_refuses_each_flagged_output_with_its_reason(reviewed, cli,
     assert json.loads(cli("outputs", "list", "--styleset", "other", "--json").output) == []
 
 
-def test_a_withheld_output_is_not_released_again_and_the_refusal_shows_its_history(reviewed, cli):
-    catalogue, _, _ = reviewed
+def test_a_withheld_output_is_not_released_again_and_the_refusal_shows_its_history(reviewed, cli, tmp_path):
+    catalogue, _, made = reviewed
     first, _ = output_ids(catalogue)
     no_reason = cli("outputs", "withhold", str(first), actor="rita")
     assert no_reason.exit_code == 2 and "--reason" in no_reason.output
@@ -209,6 +209,9 @@ def test_a_withheld_output_is_not_released_again_and_the_refusal_shows_its_histo
     assert f"output {first} is withheld and is not released again; history:" in again.output
     assert "rita withhold pending->withheld (off brand)" in again.output
     assert state_of(catalogue, first).state == "withheld"
+    shown = cli("provenance", "show", tmp_path / "out" / made.files[0])
+    assert shown.exit_code == 0 and "  review: withheld" in shown.output
+    assert "rita withhold -> withheld (off brand)" in shown.output and "nearest member cosine" in shown.output
 
 
 def test_revoking_a_source_image_sends_released_outputs_back_to_review(reviewed):

@@ -112,11 +112,36 @@ def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
     ]
     if record["index_now"]["stale"]:
         lines.append(f"  the index is now STALE: {record['index_now']['stale_reason']}")
+    lines += _review_lines(record)
     out.print("\n".join(lines), markup=False)
     print_table(
         [{**row, "obligations": ", ".join(row["obligations"])} for row in record["neighbours"]],
         ["rank", "image_id", "score", "licence", "obligations", "attribution"],
     )
+
+
+def _review_lines(record: dict) -> list[str]:
+    """Output review: the state, the near-copy scores and the decisions, for `provenance show`."""
+    review, scores = record.get("review"), record.get("scores")
+    if review is None:
+        return ["  review: not in review (made before output review existed)"]
+    lines = [f"  review: {review['state']}" + (" (FLAGGED)" if review["flagged"] else "")]
+    if scores and scores["status"] == "scored":
+        lines.append(
+            f"  scores: prompt {scores['prompt_alignment']:.3f}, "
+            f"style centroid {scores['style_centroid']:.3f}; nearest member cosine "
+            f"{scores['nearest_cosine']:.4f} (image {scores['nearest_cosine_image_id']}), "
+            f"phash {scores['nearest_hash_distance']} bits (image {scores['nearest_hash_image_id']})"
+        )
+    elif scores:
+        lines.append(f"  scores missing: {scores['detail']}")
+    lines += [f"  flag: {flag}" for flag in (scores or {}).get("flags", [])]
+    lines += [
+        f"  {d['at']} {d['actor']} {d['action']} -> {d['to_state']}"
+        + (f" ({d['reason']})" if d["reason"] else "")
+        for d in record.get("decisions", [])
+    ]
+    return lines
 
 
 @provenance_app.command("affected")
