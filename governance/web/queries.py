@@ -75,9 +75,9 @@ def queue_page(session: Session, filters: QueueFilter, *, after: int | None, bef
     query = whole
     i = Image.__table__
     if before is not None:
-        query = query.where(i.c.id < before).order_by(None).order_by(i.c.id.desc())
+        query = _beyond(query, before, forward=False)
     elif after is not None:
-        query = query.where(i.c.id > after)
+        query = _beyond(query, after, forward=True)
     rows = [dict(row._mapping) for row in session.execute(query.limit(size + 1))]
     more = len(rows) > size
     rows = rows[:size]
@@ -102,14 +102,19 @@ def queue_page(session: Session, filters: QueueFilter, *, after: int | None, bef
     }
 
 
+def _beyond(query: sa.Select, image_id: int, *, forward: bool) -> sa.Select:
+    """The listing after (or before, newest first) `image_id`. The bound is put on both sides of the
+    image-licence join: PostgreSQL does not carry it across, and would merge-join the licence table
+    from its first row (230 ms half-way through a million images, against 1 ms)."""
+    i, lic = Image.__table__, Licence.__table__
+    if forward:
+        return query.where(i.c.id > image_id, lic.c.image_id > image_id)
+    return query.where(i.c.id < image_id, lic.c.image_id < image_id).order_by(None).order_by(i.c.id.desc())
+
+
 def neighbour_in_queue(session: Session, filters: QueueFilter, image_id: int, *, forward: bool) -> int | None:
     """The next (or previous) image of the filtered queue after `image_id`."""
-    i = Image.__table__
-    query = images.listing_query(**filters.listing_args()).order_by(None)
-    if forward:
-        query = query.where(i.c.id > image_id).order_by(i.c.id)
-    else:
-        query = query.where(i.c.id < image_id).order_by(i.c.id.desc())
+    query = _beyond(images.listing_query(**filters.listing_args()), image_id, forward=forward)
     row = session.execute(query.limit(1)).first()
     return row.id if row else None
 
