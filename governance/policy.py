@@ -197,7 +197,7 @@ class Outputs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     near_copy_cosine: float = Field(default=0.95, gt=0.0, le=1.0)
-    near_copy_hash: int = Field(default=8, ge=0, le=32)
+    near_copy_hash: int = Field(default=6, ge=0, le=32)
     signoff_required: bool = True
 
 

@@ -2,7 +2,7 @@
 
 The index here is built under a test policy `review`: the commercial rules with near-copy thresholds
 that suit the tiny untrained encoder (whose image embeddings all lie within a few degrees of each
-other, so only an exact cosine of 1.0 flags) and the default phash threshold of 8 bits.
+other, so only an exact cosine of 1.0 flags) and the shipped phash threshold of 6 bits.
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ def test_every_output_is_scored_under_the_policy_and_starts_pending(reviewed, tm
         assert (row.policy_name, row.policy_sha256) == ("review", policy.hash)
         assert json.loads(row.thresholds) == {
             "near_copy_cosine": 1.0,
-            "near_copy_hash": 8,
+            "near_copy_hash": 6,
             "signoff_required": True,
         }
         assert row.nearest_cosine_image_id in members and row.nearest_hash_image_id in members
         assert -1.0 <= row.prompt_alignment <= 1.0 and -1.0 <= row.style_centroid <= 1.0
         assert 0 <= row.nearest_hash_distance <= 64
-        assert row.flagged == (row.nearest_cosine >= 1.0 or row.nearest_hash_distance <= 8)
+        assert row.flagged == (row.nearest_cosine >= 1.0 or row.nearest_hash_distance <= 6)
         sidecar = json.loads((tmp_path / "out" / f"{name[:-4]}.json").read_text())
         assert sidecar["scores"]["nearest_hash_distance"] == row.nearest_hash_distance
         assert sidecar["scores"]["nearest_cosine_image_id"] == row.nearest_cosine_image_id
@@ -160,7 +160,7 @@ def test_a_flagged_output_is_released_only_by_legal_with_an_override(reviewed, c
     refused = cli("outputs", "release", str(first), actor="rita")
     assert refused.exit_code == 1
     assert f"output {first} is flagged (near copy: cosine 1.0000 to image {member}" in refused.output
-    assert f"near copy: phash distance 0 to image {member} is at or below 8" in refused.output
+    assert f"near copy: phash distance 0 to image {member} is at or below 6" in refused.output
     assert "--override REASON" in refused.output
     not_legal = cli("outputs", "release", str(first), "--override", "fine", actor="rita")
     assert not_legal.exit_code == 1 and "only the legal role may override" in not_legal.output
@@ -307,4 +307,4 @@ def test_a_crop_of_a_member_is_found_through_the_crop_hashes(reviewed, encoder_d
     own = int(phash(thumbnail(cropped)), 16) ^ int(handle.hashes[list(handle.member_ids).index(member), 0])
     assert scores.nearest_hash_image_id == member
     assert scores.nearest_hash_distance < bin(own).count("1")  # closer to a crop than to the whole
-    assert scores.nearest_hash_distance <= 8 and scores.flagged
+    assert scores.nearest_hash_distance <= 6 and scores.flagged
