@@ -1,7 +1,7 @@
 """The web review desk's pages on a catalogue of a million images, each against the catalogue function
 it shows (the same rows without HTTP, sessions and HTML), timed in the same run.
 
-    python bench/web_desk.py [--rows 1000000] [--skip-postgres] [--keep]
+    python bench/web_desk.py [--rows 1000000] [--skip-postgres] [--keep | --reuse]
 
 The catalogue is the one `bench/catalogue_scale.py` bulk-loads (same rows, same style set
 `everything`). Pages are requested through the real app (FastAPI's test client: routing, session
@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalogue_scale import LEGAL, databases  # noqa: E402
 
 from governance import clearance, images, reports  # noqa: E402
+from governance.catalogue import Catalogue  # noqa: E402
 from governance.models import Image, Licence  # noqa: E402
 from governance.policy import load_policy  # noqa: E402
 
@@ -148,6 +149,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="use the catalogues an earlier --keep run left")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     table = [
@@ -156,8 +158,11 @@ def main() -> None:
     ]
     commercial = load_policy("commercial")
     for database in databases(args.out, args.rows, args.skip_postgres):
-        print(f"building the {database.name} catalogue of {args.rows} images ...", flush=True)
-        catalogue = database.create(args.rows)
+        if args.reuse:
+            catalogue = Catalogue.open(database.url, database.store)
+        else:
+            print(f"building the {database.name} catalogue of {args.rows} images ...", flush=True)
+            catalogue = database.create(args.rows)
         try:
             client = signed_in_client(catalogue)
             rows = pages(args.rows // 2, commercial)
@@ -174,7 +179,7 @@ def main() -> None:
             table.append(f"| {database.name} | approve one image (page + POST + next) | {seconds:.3f} | | |")
         finally:
             catalogue.dispose()
-            if not args.keep:
+            if not (args.keep or args.reuse):
                 database.drop()
     print(f"\nWeb desk on a catalogue of {args.rows} images, {os.cpu_count()} CPU cores\n")
     print("\n".join(table))
