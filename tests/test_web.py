@@ -588,3 +588,28 @@ def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
     html = lee.get(html_link.group(1))
     assert html.headers["content-type"] == "application/octet-stream"
     assert html.headers["content-disposition"].startswith("attachment")
+
+
+def test_failed_sign_ins_are_limited_per_name(queue):
+    client = client_for(queue, signin_attempts=2)
+    assert sign_in(client, "lee", "guess one").status_code == 401
+    assert sign_in(client, "lee", "guess two").status_code == 401
+    blocked = sign_in(client, "lee")  # the right password, too late
+    assert blocked.status_code == 429 and "try again in 15 minutes" in blocked.text
+    assert sign_in(client, "kim").status_code == 303  # another name is not held up
+    reasons = [e["after"]["reason"] for e in refusals(queue, "signin")]
+    assert reasons[0] == "too many failed sign-ins for 'lee'; refused for 15 more minutes"
+
+
+def test_the_throttle_forgets_failures_after_its_window():
+    from governance.web.throttle import SignInThrottle
+
+    throttle = SignInThrottle(limit=2, window=60)
+    throttle.failed("lee", now=0)
+    throttle.failed("lee", now=10)
+    assert throttle.wait("lee", now=20) == 40
+    assert throttle.wait("lee", now=60) == 0  # the first failure has aged out
+    throttle.failed("lee", now=61)
+    assert throttle.wait("lee", now=62) == 8
+    throttle.succeeded("lee")
+    assert throttle.wait("lee", now=62) == 0

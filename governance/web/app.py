@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +30,7 @@ from governance.web.desk import (
     text,
 )
 from governance.web.sessions import COOKIE, Sessions, record_refusal
+from governance.web.throttle import SignInThrottle
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: the desk's one script is /static/desk.js.
@@ -49,6 +52,7 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     app.state.catalogue = catalogue
     app.state.config = config
     app.state.sessions = Sessions(config.secret_key, config.session_seconds)
+    app.state.throttle = SignInThrottle(config.signin_attempts, config.signin_window_seconds)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -171,13 +175,23 @@ def _signin_routes():
         target = local_path(text(form, "next", limit=2000), "/queue")
         session = session_of(request)
         catalogue = catalogue_of(request)
+        throttle: SignInThrottle = request.app.state.throttle
+        wait = throttle.wait(name)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            reason = f"too many failed sign-ins for {name!r}; refused for {minutes} more minutes"
+            record_refusal(catalogue, None, "signin", _where(request), reason)
+            error = f"Too many failed sign-ins for this name: try again in {minutes} minutes."
+            return render(request, "signin.html", None, 429, next=target, name=name, error=error)
         with catalogue.read() as db:
             actor = passwords.authenticate(db, name, password if isinstance(password, str) else "")
         if actor is None:
+            throttle.failed(name)
             record_refusal(catalogue, None, "signin", _where(request), f"wrong name or password for {name!r}")
             return render(
                 request, "signin.html", None, 401, next=target, name=name, error="Wrong name or password."
             )
+        throttle.succeeded(name)
         session.sign_in(actor.name)
         with catalogue.write() as db:
             audit.record(db, actor.name, [audit.Change("web.signin", "actor", actor.name, None, None)])
