@@ -221,6 +221,8 @@ def test_a_viewer_cannot_change_anything(queue):
     sign_in(val, "val")
     page = val.get("/stylesets")
     assert page.status_code == 200 and "create-styleset" not in page.text
+    image = val.get("/images/1")
+    assert 'id="read-only"' in image.text and "approve-form" not in image.text
     refused = post(val, "/images/1", "/images/1/approve")
     assert refused.status_code == 403 and "may not review: it needs the legal role" in refused.text
     assert post(val, "/stylesets", "/stylesets", name="sneaky").status_code == 403

@@ -30,11 +30,13 @@
   });
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) { return; }
-    var approve = document.getElementById("approve-form");
-    if (approve) {
-      if (event.key === "a") { event.preventDefault(); approve.requestSubmit(); }
-      else if (event.key === "r") { event.preventDefault(); document.getElementById("reject-reason").focus(); }
-      else if (event.key === "l") { event.preventDefault(); document.getElementById("licence-input").focus(); }
+    if (document.getElementById("back-to-queue")) {  // an image's page; its forms only for those who may
+      var approve = document.getElementById("approve-form");
+      var reason = document.getElementById("reject-reason");
+      var licence = document.getElementById("licence-input");
+      if (event.key === "a" && approve) { event.preventDefault(); approve.requestSubmit(); }
+      else if (event.key === "r" && reason) { event.preventDefault(); reason.focus(); }
+      else if (event.key === "l" && licence) { event.preventDefault(); licence.focus(); }
       else if (event.key === "j") { follow("next"); }
       else if (event.key === "k") { follow("previous"); }
       else if (event.key === "q") { follow("back-to-queue"); }
