@@ -127,6 +127,10 @@ def main() -> None:
 
 
 # Registering the commands: importing the modules attaches them to the Typer apps above.
-import governance.cli.web_commands  # noqa: E402, F401
-from governance.cli import catalogue_commands, curation_commands, generation_commands  # noqa: E402, F401
-from governance.cli import output_commands  # noqa: E402, F401
+from governance.cli import (  # noqa: E402, F401
+    catalogue_commands,
+    curation_commands,
+    generation_commands,
+    output_commands,
+    web_commands,
+)
