@@ -615,3 +615,32 @@ def test_the_throttle_forgets_failures_after_its_window():
     assert throttle.wait("lee", now=62) == 8
     throttle.succeeded("lee")
     assert throttle.wait("lee", now=62) == 0
+
+
+def test_an_admin_manages_actors_and_their_passwords_in_the_browser(queue):
+    admin = client_for(queue)
+    sign_in(admin, "admin")
+    added = post(admin, "/actors", "/actors", name="ria", role=["reviewer", "legal"])
+    assert added.status_code == 303
+    assert "Added ria (legal, reviewer)." in admin.get("/actors").text
+    differ = post(admin, "/actors", "/actors/ria/password", password="a long password", again="another one")
+    assert differ.status_code == 400 and "the two entries differ" in differ.text
+    assert (
+        post(
+            admin, "/actors", "/actors/ria/password", password="ria's password!", again="ria's password!"
+        ).status_code
+        == 303
+    )
+    ria = client_for(queue)
+    assert sign_in(ria, "ria", "ria's password!").status_code == 303
+    assert post(admin, "/actors", "/actors/ria/disable").status_code == 303
+    assert ria.get("/queue").status_code == 303  # a disabled actor's session ends at its next request
+    lee = client_for(queue)
+    sign_in(lee, "lee")
+    assert "password-form" not in lee.get("/actors").text
+    refused = post(lee, "/actors", "/actors", name="eve", role=["admin"])
+    assert refused.status_code == 403 and "may not actors.manage" in refused.text
+    with queue.read() as session:
+        events = audit.log(session, target_type="actor", target_id="ria")
+    assert [e["action"] for e in events][:3] == ["actor.disable", "web.signin", "actor.password_set"]
+    assert all("password!" not in str(e) for e in events)

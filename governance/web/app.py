@@ -46,7 +46,15 @@ SECURITY_HEADERS = {
 
 def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     """The web desk over `catalogue` (already migrated to the code's head)."""
-    from governance.web import assets, audit_pages, output_pages, review_pages, run_pages, styleset_pages
+    from governance.web import (
+        actor_pages,
+        assets,
+        audit_pages,
+        output_pages,
+        review_pages,
+        run_pages,
+        styleset_pages,
+    )
 
     app = FastAPI(title="stylevault review desk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.catalogue = catalogue
@@ -77,7 +85,7 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
 
     _error_pages(app)
     app.include_router(_signin_routes())
-    for module in (review_pages, styleset_pages, run_pages, output_pages, audit_pages, assets):
+    for module in (review_pages, styleset_pages, run_pages, output_pages, audit_pages, actor_pages, assets):
         app.include_router(module.router)
     return app
 
