@@ -1,13 +1,20 @@
 """stylevault's RDM model folder: diffusers modules, the training schedule and a small JSON that ties them.
 
-    DIR/rdm.json                          format, context_dim, latent_channels, latent_size, scale_factor,
-                                          prediction_type, source (how the folder was made)
+    DIR/rdm.json                          format, space, context_dim, latent_channels, latent_size,
+                                          scale_factor, prediction_type, source (how the folder was made)
     DIR/unet/                             UNet2DConditionModel.save_pretrained
-    DIR/vae/                              AutoencoderKL.save_pretrained
+    DIR/vae/                              AutoencoderKL.save_pretrained (latent space only)
     DIR/scheduler/scheduler_config.json   the DDIM training schedule (samplers are built from it)
     DIR/README.md                         a short model card
 
 The model id recorded in provenance is the hash of the weights, not of the folder's path or JSON.
+
+`space` is "latent" (the default, as the reference RDMs: the UNet denoises VAE latents) or "pixel" (the
+UNet denoises RGB images in [-1, 1] directly: no vae/, scale_factor 1; the small demo models, which are
+too small for an autoencoder to pay for itself). A pixel-space model may fold each `patch_size` x
+`patch_size` block of pixels into channels (pixel unshuffle, exact and invertible): latent_channels is
+then 3 * patch_size ** 2 and latent_size the image side / patch_size, so the UNet runs on a quarter of
+the positions at patch_size 2 (the patching of Hoogeboom et al. 2023, "simple diffusion").
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from governance import encoders
 from governance.errors import BadInput
 
 FORMAT = "stylevault-rdm/1"
+SPACES = ("latent", "pixel")
+# What the UNet predicts: the noise (the reference RDMs) or the clean sample (the pixel-space demo models).
+PREDICTIONS = ("epsilon", "sample")
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
 
@@ -34,7 +44,7 @@ class RDMModel:
     path: Path
     config: dict  # rdm.json
     unet: object  # diffusers UNet2DConditionModel, eval mode
-    vae: object  # diffusers AutoencoderKL, eval mode
+    vae: object | None  # diffusers AutoencoderKL, eval mode; None in pixel space
     scheduler_config: dict  # scheduler/scheduler_config.json
     weights_sha256: str
 
@@ -83,34 +93,38 @@ def load_model(path, *, device="cpu", dtype=torch.float32) -> RDMModel:
         raise BadInput(f"{path}: not a model folder")
     config = _read_json(path / "rdm.json")
     scheduler_config = _read_json(path / "scheduler" / "scheduler_config.json")
-    unet_state, vae_state = _read_weights(path / "unet"), _read_weights(path / "vae")
+    pixel = config.get("space") == "pixel"
+    unet_state = _read_weights(path / "unet")
+    vae_state = {} if pixel else _read_weights(path / "vae")
     digest = weights_sha256(unet_state, vae_state)  # of the tensors as stored, whatever dtype we run in
     unet = _load_module(UNet2DConditionModel, path / "unet", unet_state, device, dtype)
-    vae = _load_module(AutoencoderKL, path / "vae", vae_state, device, dtype)
-    check_config(config, unet.config, vae.config, scheduler_config, where=path)
-    return RDMModel(path, config, unet.eval(), vae.eval(), scheduler_config, digest)
+    vae = None if pixel else _load_module(AutoencoderKL, path / "vae", vae_state, device, dtype)
+    check_config(config, unet.config, vae and vae.config, scheduler_config, where=path)
+    return RDMModel(path, config, unet.eval(), vae and vae.eval(), scheduler_config, digest)
 
 
 def save_model(unet, vae, scheduler_config: dict, rdm_config: dict, out) -> Path:
-    """Write a model folder; it appears complete or not at all (written beside `out`, then renamed)."""
+    """Write a model folder; it appears complete or not at all (written beside `out`, then renamed).
+    `vae` is None for a pixel-space model."""
     from diffusers import DDIMScheduler
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"{out}: exists and is not empty; will not overwrite")
     config = {"format": FORMAT, **{k: v for k, v in rdm_config.items() if k != "format"}}
-    check_config(config, unet.config, vae.config, scheduler_config, where=out)
-    digest = weights_sha256(unet.state_dict(), vae.state_dict())
+    check_config(config, unet.config, vae and vae.config, scheduler_config, where=out)
+    digest = weights_sha256(unet.state_dict(), vae.state_dict() if vae is not None else {})
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.partial"
     try:
         staging.mkdir()
         unet.save_pretrained(staging / "unet", safe_serialization=True)
-        vae.save_pretrained(staging / "vae", safe_serialization=True)
+        if vae is not None:
+            vae.save_pretrained(staging / "vae", safe_serialization=True)
         DDIMScheduler.from_config(scheduler_config).save_config(staging / "scheduler")
         (staging / "rdm.json").write_text(json.dumps(config, indent=2) + "\n")
-        (staging / "README.md").write_text(_model_card(config, unet.config, vae.config, digest))
+        (staging / "README.md").write_text(_model_card(config, unet.config, vae and vae.config, digest))
         os.replace(staging, out)  # an empty `out` is replaced; POSIX rename of a directory is atomic
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,10 +184,14 @@ def create_untrained(
 
 
 def check_config(config: dict, unet_config, vae_config, scheduler_config: dict, *, where) -> None:
-    """rdm.json is well formed and agrees with the module and scheduler configs beside it."""
+    """rdm.json is well formed and agrees with the module and scheduler configs beside it (`vae_config`
+    is None for a pixel-space model)."""
     rdm = f"{where}/rdm.json"
     if config.get("format") != FORMAT:
         raise BadInput(f"{rdm}: format is {config.get('format')!r}, expected {FORMAT!r}")
+    space = config.get("space", "latent")
+    if space not in SPACES:
+        raise BadInput(f"{rdm}: space is {space!r}, expected one of {', '.join(SPACES)}")
     for field in ("context_dim", "latent_channels", "latent_size"):
         value = config.get(field)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -181,30 +199,46 @@ def check_config(config: dict, unet_config, vae_config, scheduler_config: dict, 
     scale = config.get("scale_factor")
     if not isinstance(scale, int | float) or isinstance(scale, bool) or not scale > 0:
         raise BadInput(f"{rdm}: scale_factor must be a positive number, got {scale!r}")
-    if config.get("prediction_type") != "epsilon":
+    prediction = config.get("prediction_type")
+    if prediction not in PREDICTIONS:
         raise BadInput(
-            f"{rdm}: prediction_type is {config.get('prediction_type')!r}; only 'epsilon' is supported"
+            f"{rdm}: prediction_type is {prediction!r}; supported: {', '.join(map(repr, PREDICTIONS))}"
         )
     if not isinstance(config.get("source"), dict):
         raise BadInput(f"{rdm}: source must be an object saying how the model was made")
-    for field, theirs_name, theirs in (
+    if (space == "pixel") != (vae_config is None):
+        raise BadInput(
+            f"{rdm}: space {space!r} " + ("has no vae/" if vae_config is None else "takes no vae/")
+        )
+    checks = [
         ("context_dim", "unet/config.json cross_attention_dim", unet_config.cross_attention_dim),
         ("latent_channels", "unet/config.json in_channels", unet_config.in_channels),
         ("latent_channels", "unet/config.json out_channels", unet_config.out_channels),
-        ("latent_channels", "vae/config.json latent_channels", vae_config.latent_channels),
-    ):
+    ]
+    if space == "pixel":
+        patch = config.get("patch_size", 1)
+        if not isinstance(patch, int) or isinstance(patch, bool) or patch <= 0:
+            raise BadInput(f"{rdm}: patch_size must be a positive integer, got {patch!r}")
+        checks += [
+            ("latent_channels", f"RGB at patch_size {patch}", 3 * patch**2),
+            ("scale_factor", "pixel space", 1.0),
+        ]
+    else:
+        checks += [("latent_channels", "vae/config.json latent_channels", vae_config.latent_channels)]
+    for field, theirs_name, theirs in checks:
         if config[field] != theirs:
             raise BadInput(f"{rdm}: {field} {config[field]} does not match {theirs_name} {theirs}")
-    if not math.isclose(scale, vae_config.scaling_factor, rel_tol=1e-9):
+    if vae_config is not None and not math.isclose(scale, vae_config.scaling_factor, rel_tol=1e-9):
         theirs = vae_config.scaling_factor
         raise BadInput(f"{rdm}: scale_factor {scale} does not match vae/config.json scaling_factor {theirs}")
     schedule = f"{where}/scheduler/scheduler_config.json"
     for field in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule"):
         if field not in scheduler_config:
             raise BadInput(f"{schedule}: missing {field}")
-    if scheduler_config.get("prediction_type", "epsilon") != "epsilon":
+    if scheduler_config.get("prediction_type", "epsilon") != prediction:
         raise BadInput(
-            f"{schedule}: prediction_type is {scheduler_config['prediction_type']!r}, not 'epsilon'"
+            f"{schedule}: prediction_type is {scheduler_config.get('prediction_type', 'epsilon')!r}, "
+            f"not {prediction!r} as rdm.json says"
         )
 
 
@@ -283,19 +317,37 @@ def _shape(tensor) -> str:
 
 def _model_card(config: dict, unet_config, vae_config, digest: str) -> str:
     source = json.dumps(config["source"], indent=2, sort_keys=True)
-    return f"""# Retrieval-augmented latent diffusion model (stylevault format {FORMAT})
+    c, size = config["latent_channels"], config["latent_size"]
+    if vae_config is None:
+        kind = "pixel-space"
+        patch = config.get("patch_size", 1)
+        space = (
+            f"It denoises {size * patch}x{size * patch} RGB images in [-1, 1] directly (no autoencoder), "
+            f"each {patch}x{patch} patch folded into channels ({c}x{size}x{size}); eps-prediction."
+        )
+        vae = "- VAE: none (pixel space)"
+    else:
+        kind = "latent"
+        space = (
+            f"Latents are {c}x{size}x{size} at the native resolution, scale factor "
+            f"{config['scale_factor']}; eps-prediction."
+        )
+        vae = (
+            f"- VAE: block_out_channels {list(vae_config.block_out_channels)}, "
+            f"blocks {list(vae_config.down_block_types)}"
+        )
+    return f"""# Retrieval-augmented {kind} diffusion model (stylevault format {FORMAT})
 
 Model id: `rdm@sha256:{digest[:16]}` (sha256 over every UNet and VAE tensor, names prefixed `unet.`/`vae.`:
 `{digest}`).
 
-A latent diffusion UNet with cross-attention over a context of (B, 1 + k, {config["context_dim"]}) tokens:
+A {kind} diffusion UNet with cross-attention over a context of (B, 1 + k, {config["context_dim"]}) tokens:
 an L2-normalised CLIP text embedding followed by k retrieved image embeddings (Blattmann et al. 2022,
-arXiv 2204.11824 and 2207.13038). Latents are {config["latent_channels"]}x{config["latent_size"]}x\
-{config["latent_size"]} at the native resolution, scale factor {config["scale_factor"]}; eps-prediction.
+arXiv 2204.11824 and 2207.13038). {space}
 
 - UNet: block_out_channels {list(unet_config.block_out_channels)}, layers_per_block \
 {unet_config.layers_per_block}, blocks {list(unet_config.down_block_types)}
-- VAE: block_out_channels {list(vae_config.block_out_channels)}, blocks {list(vae_config.down_block_types)}
+{vae}
 - Scheduler: the DDIM training schedule in `scheduler/`; samplers are built from it.
 
 How it was made:

@@ -85,7 +85,7 @@ class RDMPipeline:
         )
 
         # 7. Decode to images in [0, 1] and hand them back with their neighbours.
-        images = decode(model.vae, latents, config["scale_factor"])  # (B, 3, H', W')
+        images = decode(model.vae, latents, config["scale_factor"], patch_size=config.get("patch_size", 1))
         pixels = (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         recorder.note("device", str(device))
         recorder.note("dtype", str(dtype).removeprefix("torch."))

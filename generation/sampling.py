@@ -61,10 +61,14 @@ def sample(denoiser, scheduler, x_T, context, uncond, *, steps: int, generator=N
 
 
 @torch.no_grad()
-def decode(vae, latents, scale_factor: float):
+def decode(vae, latents, scale_factor: float, *, patch_size: int = 1):
     """Diffusion-space latents (B, C, h, w) -> images (B, 3, H, W) in [0, 1], as knn2img.py:
-    clamp((decode(z / scale_factor) + 1) / 2, 0, 1)."""
-    images = vae.decode(latents / scale_factor).sample  # (B, 3, H, W) in about [-1, 1]
+    clamp((decode(z / scale_factor) + 1) / 2, 0, 1). Without a VAE (pixel space) the latents are the
+    image in [-1, 1], its patch_size x patch_size blocks folded into channels."""
+    if vae is None:
+        images = torch.nn.functional.pixel_shuffle(latents, patch_size)  # (B, 3, h * p, w * p)
+    else:
+        images = vae.decode(latents / scale_factor).sample  # (B, 3, H, W) in about [-1, 1]
     return ((images + 1) / 2).clamp(0, 1)
 
 

@@ -1,19 +1,24 @@
-"""`stylevault demo`: the catalogue flow end to end, offline, on images it draws itself.
+"""`stylevault demo`: the catalogue flow end to end, offline, on a procedural style world, with the
+demo models stylevault trained itself on that world; and `build_demo_models`, which trains them.
 
-The licences are simulated and say so in their source metadata. The demo drives the same
-functions the CLI calls, as the actors a real team would have: an admin, a steward who ingests,
-and two legal reviewers (the steward also holds the legal role, to show four-eyes refusing it).
+The world and the models are reached through the entry-point group `stylevault.worlds` (ours is
+`demo`, in the `generation` package): governance never imports generation. The licences are
+simulated and say so in their source metadata. The demo drives the same functions the CLI calls,
+as the actors a real team would have: an admin, a steward who ingests, two legal reviewers (the
+steward also holds the legal role, to show four-eyes refusing it) and a generator.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import random
 import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from PIL import Image, ImageDraw
 from rich.console import Console
 
 from governance import (
@@ -27,46 +32,49 @@ from governance import (
     reports,
     review,
     stylesets,
+    training,
 )
 from governance.catalogue import Catalogue
-from governance.errors import Refused
+from governance.errors import BadInput, Refused
 from governance.generators import Request
-from governance.generators import load as load_generator
 from governance.ingest import ingest
 from governance.policy import load_policy
 
-# (collection, creator, licence as a source might write it, extra manifest columns)
-COLLECTIONS = [
-    ("pastel-commons", "Ada Example", "CC0", {}),
-    ("ink-studies", "Ben Example", "CC BY 4.0", {"attribution": "Ink Studies by Ben Example (simulated)"}),
-    ("night-market", "Cleo Example", "https://creativecommons.org/licenses/by-nc/4.0/", {}),
-    ("partner-acme", "ACME Images", "LicenseRef-ACME-Partner-2026", {"licence_expires": "2027-01-31"}),
-    ("found-online", "unknown", "free for personal use", {}),
-    ("opted-out", "Dee Example", "CC-BY-4.0", {"opt_out": "true"}),
+WORLD_GROUP = "stylevault.worlds"
+MANIFEST_COLUMNS = [
+    "path",
+    "source_url",
+    "collection",
+    "creator",
+    "title",
+    "licence",
+    "attribution",
+    "opt_out",
+    "licence_expires",
+    "note",
+    "caption",
+    "content_caption",
+    "style",
+    "shape",
+    "colour",
+    "size",
+    "position",
 ]
-PALETTES = [
-    [(244, 194, 194), (194, 226, 244), (250, 240, 200)],
-    [(20, 20, 20), (90, 90, 90), (240, 240, 235)],
-    [(255, 60, 120), (40, 220, 255), (15, 10, 40)],
-    [(200, 120, 40), (60, 110, 60), (240, 230, 210)],
-    [(120, 40, 160), (250, 200, 0), (30, 30, 30)],
-    [(0, 120, 200), (250, 250, 250), (200, 0, 0)],
-]
 
 
-def draw(seed: int, palette: list[tuple[int, int, int]]) -> Image.Image:
-    rng = random.Random(seed)
-    image = Image.new("RGB", (64, 64), palette[2])
-    pen = ImageDraw.Draw(image)
-    for step in range(0, 64, 8):
-        pen.line([(0, step), (64, step)], fill=palette[1], width=1)
-    x, y, r = rng.randint(16, 48), rng.randint(16, 48), rng.randint(8, 14)
-    shape = rng.choice(["ellipse", "rectangle"])
-    getattr(pen, shape)([x - r, y - r, x + r, y + r], fill=palette[0], outline=palette[1], width=2)
-    return image
+def load_world(name: str = "demo"):
+    """The demo world registered as `name`: renders the collections and knows the shipped models."""
+    found = {entry.name: entry for entry in entry_points(group=WORLD_GROUP)}
+    if name not in found:
+        raise BadInput(
+            f"no demo world {name!r} in entry-point group {WORLD_GROUP}; "
+            "install stylevault with the generation extra: pip install 'stylevault[generation]'"
+        )
+    return found[name].load()()
 
 
-# A tiny open_clip architecture: enough to embed and index, small enough to make in a second.
+# A tiny open_clip architecture with random weights: what the first index of the training world is
+# built with (training the encoder needs the cleared member list, not good embeddings).
 UNTRAINED_CLIP = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
@@ -83,8 +91,9 @@ def untrained_encoder(folder: Path, seed: int = 0) -> Path:
 
     if (folder / "open_clip_model.safetensors").is_file():
         return folder
-    torch.manual_seed(seed)
-    model = open_clip.CLIP(**UNTRAINED_CLIP)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.CLIP(**UNTRAINED_CLIP)
     folder.mkdir(parents=True, exist_ok=True)
     weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
     save_file(weights, folder / "open_clip_model.safetensors")
@@ -93,33 +102,188 @@ def untrained_encoder(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def make_collection(folder: Path) -> Path:
-    """Images with a manifest, plus the kind of mess a real folder has."""
+def write_manifest(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _team(catalogue: Catalogue) -> None:
+    with catalogue.write() as session:
+        if actors.find(session, "admin") is None:
+            actors.add(session, None, "admin", ["admin"])
+            actors.add(session, "admin", "sam", ["steward", "legal"])
+            actors.add(session, "admin", "lee", ["legal"])
+            actors.add(session, "admin", "gia", ["generator"])
+
+
+# ---------------------------------------------------------------- training the demo models
+
+
+def build_demo_models(
+    work: Path,
+    out: Path,
+    *,
+    clip_steps: int = 300,
+    rdm_steps: int = 1500,
+    per_content: int = 2,
+    clip_batch: int = 128,
+    rdm_batch: int = 32,
+    device: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+) -> dict:
+    """Train the demo models the way a user would train theirs, every step on record in a catalogue
+    in `work`: render the training styles of the world (CC0 by construction), ingest, approve
+    (four-eyes), publish `world@1`, build its commercial index with an untrained encoder, train the
+    encoder on it, build the index again with the trained encoder, and train the RDM on that one.
+    Writes `out/clip` and `out/rdm`, each with the manifest of the index it was trained on."""
+    console = console or Console()
+    world = load_world()
+    work, out = Path(work).absolute(), Path(out).absolute()
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    catalogue = Catalogue.open(f"sqlite:///{work / 'stylevault.db'}")
+    catalogue.upgrade()
+    _team(catalogue)
+    data = work / "world"
+    if not (work / "world.csv").is_file():
+        rows = world.write(data, world.training_styles, per_content=per_content)
+        for row in rows:
+            row.update(
+                collection="stylevault-world",
+                creator="stylevault (procedural)",
+                licence="CC0-1.0",
+                source_url=f"stylevault:world/{row['path']}",
+                note="rendered by stylevault's procedural world: licence-clean by construction",
+            )
+        write_manifest(work / "world.csv", rows)
+        summary = ingest(catalogue, "sam", data, manifest=work / "world.csv", source="world", progress=False)
+        console.print(f"world: {summary.line()}", markup=False)
+        with catalogue.write() as session:
+            ids = [str(row["id"]) for row in images.list_images(session, state="pending")]
+            review.decide(session, "lee", "approve", ids, None)
+            stylesets.create(session, "sam", "world", "the training styles of the demo world")
+            stylesets.add(session, "sam", "world", collection="stylevault-world")
+            stylesets.publish(session, "sam", "world", "training data of the demo models")
+    first, second = work / "index-untrained", work / "index-clip"
+    if not first.is_dir():
+        encoder = f"local-dir:{untrained_encoder(work / 'untrained-clip')}"
+        index.build(catalogue, "sam", "world", "commercial", encoder, first)
+    options = {"device": device, "resume": resume, "progress": progress}
+    results = {}
+    started = time.monotonic()
+    results["clip"] = training.train(
+        catalogue,
+        "gia",
+        "clip",
+        first,
+        out / "clip",
+        steps=clip_steps,
+        batch_size=clip_batch,
+        lr=1e-3,
+        **options,
+    )
+    console.print(f"encoder {results['clip']['model_id']} in {time.monotonic() - started:.0f}s", markup=False)
+    if not second.is_dir():
+        index.build(catalogue, "sam", "world", "commercial", f"local-dir:{out / 'clip'}", second)
+    started = time.monotonic()
+    results["rdm"] = training.train(
+        catalogue,
+        "gia",
+        "rdm",
+        second,
+        out / "rdm",
+        steps=rdm_steps,
+        batch_size=rdm_batch,
+        lr=1e-3,
+        **options,
+    )
+    console.print(f"rdm {results['rdm']['model_id']} in {time.monotonic() - started:.0f}s", markup=False)
+    for name, folder in (("clip", first), ("rdm", second)):
+        (out / name / "index-manifest.json").write_bytes((folder / index.MANIFEST).read_bytes())
+    catalogue.dispose()
+    return results
+
+
+# ---------------------------------------------------------------- the demo
+
+# (collection, world style, creator, licence as a source might write it, extra manifest columns)
+COLLECTIONS = [
+    ("pastel-commons", "candy-stripes", "Ada Example", "CC0", {}),
+    (
+        "ink-studies",
+        "ink-dots",
+        "Ben Example",
+        "CC BY 4.0",
+        {"attribution": "Ink Studies by Ben Example (simulated)"},
+    ),
+    ("night-market", "night-grid", "Cleo Example", "https://creativecommons.org/licenses/by-nc/4.0/", {}),
+    (
+        "partner-acme",
+        "dusk-gradient",
+        "ACME Images",
+        "LicenseRef-ACME-Partner-2026",
+        {"licence_expires": "2027-01-31"},
+    ),
+    ("found-online", "static-noise", "unknown", "free for personal use", {}),
+    ("opted-out", "mint-checks", "Dee Example", "CC-BY-4.0", {"opt_out": "true"}),
+]
+# The style sets generated from, each with the policy that clears it; night-market's style is one the
+# demo models never saw in training.
+SHOWN = [
+    ("pastel", "pastel-commons", "commercial"),
+    ("ink", "ink-studies", "commercial"),
+    ("night", "night-market", "research"),
+]
+PROMPTS = [
+    "a large red circle in the centre",
+    "a large blue square on the left",
+    "a small yellow triangle on the right",
+    "a large green triangle in the centre",
+]
+K, STEPS, GUIDANCE, SEED = 4, 25, 3.0, 7
+
+
+@dataclass
+class Size:
+    """How much the demo makes: all of it by default, a little for the tests."""
+
+    contents: int | None = None  # contents per collection (None: every content of the world)
+    prompts: int = len(PROMPTS)
+    steps: int = STEPS
+
+
+QUICK = Size(contents=12, prompts=2, steps=3)
+
+
+def make_collections(world, folder: Path, size: Size) -> Path:
+    """Each collection drawn in its own style, with its simulated licence, plus the kind of mess a
+    real folder has; returns the manifest."""
+    contents = None if size.contents is None else world.contents[: size.contents]
     rows = []
-    for number, (collection, creator, licence, extra) in enumerate(COLLECTIONS):
-        for n in range(3):
-            name = f"{collection}/{collection}-{n}.png"
-            (folder / collection).mkdir(parents=True, exist_ok=True)
-            draw(number * 10 + n, PALETTES[number]).save(folder / name)
+    for collection, style, creator, licence, extra in COLLECTIONS:
+        for row in world.write(folder / collection, [style], contents=contents):
             rows.append(
                 {
-                    "path": name,
+                    **row,
+                    "path": f"{collection}/{row['path']}",
                     "collection": collection,
                     "creator": creator,
-                    "title": f"{collection} #{n}",
                     "licence": licence,
-                    "source_url": f"https://example.org/{name}",
+                    "source_url": f"https://example.org/{collection}/{row['path']}",
                     "note": "simulated licence for the stylevault demo",
                     **extra,
                 }
             )
-    # The same bytes under a second name, a text file posing as a JPEG, and a path leaving the folder.
-    (folder / "pastel-commons" / "copy-of-0.png").write_bytes(
-        (folder / "pastel-commons/pastel-commons-0.png").read_bytes()
-    )
+    first = rows[0]["path"]
+    (folder / "pastel-commons" / "copy-of-first.png").write_bytes((folder / first).read_bytes())
     rows.append(
         {
-            "path": "pastel-commons/copy-of-0.png",
+            "path": "pastel-commons/copy-of-first.png",
             "collection": "pastel-commons",
             "licence": "CC0",
             "note": "simulated: the same image listed twice",
@@ -128,32 +292,57 @@ def make_collection(folder: Path) -> Path:
     (folder / "notes.jpg").write_text("this is not an image\n")
     rows.append({"path": "notes.jpg", "note": "simulated: a text file named .jpg"})
     rows.append({"path": "../outside.png", "note": "simulated: a path outside the folder"})
-    manifest = folder / "manifest.csv"
-    columns = [
-        "path",
-        "source_url",
-        "collection",
-        "creator",
-        "title",
-        "licence",
-        "attribution",
-        "opt_out",
-        "licence_expires",
-        "note",
-    ]
-    with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
+    return write_manifest(folder / "manifest.csv", rows)
 
 
-def run_demo(folder: Path | None, console: Console) -> Path:
+def gallery(cells: dict[tuple[str, str], Path], prompts: list[str], columns: list[str], out: Path) -> Path:
+    """A PNG grid, prompt by row and style set by column, each output scaled up 3x (nearest)."""
+    from PIL import Image, ImageDraw
+
+    side, label, head = 96, 230, 20
+    grid = Image.new("RGB", (label + side * len(columns), head + side * len(prompts)), (255, 255, 255))
+    pen = ImageDraw.Draw(grid)
+    for c, column in enumerate(columns):
+        pen.text((label + c * side + 4, 4), column, fill=(0, 0, 0))
+    for r, prompt in enumerate(prompts):
+        pen.text((4, head + r * side + side // 2 - 6), prompt, fill=(0, 0, 0))
+        for c, column in enumerate(columns):
+            with Image.open(cells[prompt, column]) as image:
+                tile = image.convert("RGB").resize((side, side), Image.Resampling.NEAREST)
+            grid.paste(tile, (label + c * side, head + r * side))
+    grid.save(out)
+    return out
+
+
+@contextmanager
+def _one_thread():
+    """The demo models are tiny: intra-op threads cost more than they save (one UNet call of the demo
+    RDM took 37 ms on one thread and 870 ms on two, on this project's shared 2-core machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_demo(folder: Path | None, console: Console, *, size: Size | None = None) -> Path:
+    with _one_thread():
+        return _run_demo(folder, console, size or Size())
+
+
+def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
+    started = time.monotonic()
+    world = load_world()
+    models = world.models()
     work = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="stylevault-demo-"))
+    work = work.absolute()
     work.mkdir(parents=True, exist_ok=True)
     data = work / "collection"
     data.mkdir(exist_ok=True)
-    manifest = make_collection(data)
+    manifest = make_collections(world, data, size)
     catalogue = Catalogue.open(f"sqlite:///{work / 'stylevault.db'}")
     catalogue.upgrade()
 
@@ -161,15 +350,16 @@ def run_demo(folder: Path | None, console: Console) -> Path:
         console.print(text, markup=False, highlight=False)
 
     say(f"stylevault demo in {work}")
-    with catalogue.write() as session:
-        if actors.find(session, "admin") is None:
-            actors.add(session, None, "admin", ["admin"])
-            actors.add(session, "admin", "sam", ["steward", "legal"])
-            actors.add(session, "admin", "lee", ["legal"])
-    say("actors: admin (admin), sam (steward + legal), lee (legal)")
+    _team(catalogue)
+    say("actors: admin (admin), sam (steward + legal), lee (legal), gia (generator)")
+    say(
+        "collections: "
+        + ", ".join(f"{c} ({style}, {licence})" for c, style, _, licence, _ in COLLECTIONS)
+        + "; every licence is simulated and says so in its source metadata"
+    )
 
     summary = ingest(catalogue, "sam", data, manifest=manifest, source="demo", progress=False)
-    say("1. sam ingests the collection: " + summary.line())
+    say("1. sam ingests the collections: " + summary.line())
 
     with catalogue.read() as session:
         flagged = images.list_images(session, flagged=True)
@@ -187,87 +377,135 @@ def run_demo(folder: Path | None, console: Console) -> Path:
         say(f"3. sam tries to approve what sam ingested: refused ({refusal})")
 
     with catalogue.write() as session:
-        unknown = images.resolve(session, str(flagged[0]["id"]))
         lee = actors.require(session, "lee", "licence.set")
-        licences.set_licence(
-            session,
-            catalogue.store,
-            lee,
-            unknown,
-            licence="LicenseRef-Personal-Use-Only",
-            evidence="https://example.org/terms",
-            note="simulated: read the site's terms",
-        )
+        for row in flagged:
+            licences.set_licence(
+                session,
+                catalogue.store,
+                lee,
+                images.resolve(session, str(row["id"])),
+                licence="LicenseRef-Personal-Use-Only",
+                evidence="https://example.org/terms",
+                note="simulated: read the site's terms",
+            )
         results = review.decide(session, "lee", "approve", settled, None)
-        review.decide(session, "lee", "reject", [str(unknown.id)], "personal use only")
+        review.decide(session, "lee", "reject", [str(r["id"]) for r in flagged], "personal use only")
     say(
-        f"4. lee records the unknown licence as LicenseRef-Personal-Use-Only and rejects it; "
+        f"4. lee records the unknown licences as LicenseRef-Personal-Use-Only and rejects those "
+        f"{len(flagged)}; "
         f"approves {sum(r['changed'] for r in results)} images with settled licences"
     )
-
-    with catalogue.write() as session:
-        revoked = review.decide(session, "lee", "revoke", [settled[0]], "simulated takedown request")
-    say(f"5. lee revokes image {revoked[0]['id']} after a (simulated) takedown request")
 
     with catalogue.read() as session:
         report = reports.licence_report(session)
     report_path = work / "licence-report.md"
     report_path.write_text(reports.render(report, "md"))
-    say(f"6. licence report: {report_path}")
+    say(f"5. licence report: {report_path}")
     for entry in report["by_licence"]:
         counts = ", ".join(
             f"{entry[s]} {s}" for s in ("approved", "pending", "rejected", "revoked") if entry[s]
         )
         say(f"     {entry['licence']}: {counts}")
+
     with catalogue.write() as session:
         stylesets.create(session, "sam", "demo-mix", "every demo collection")
         for collection, *_ in COLLECTIONS:
             stylesets.add(session, "sam", "demo-mix", collection=collection)
-        published = stylesets.publish(session, "sam", "demo-mix", "all collections")
-    say(f"7. sam publishes style set demo-mix@{published['version']} with {published['members']} images")
+        mix = stylesets.publish(session, "sam", "demo-mix", "all collections")
+        for name, collection, _ in SHOWN:
+            stylesets.create(session, "sam", name, f"the {collection} collection")
+            stylesets.add(session, "sam", name, collection=collection)
+            stylesets.publish(session, "sam", name, "for the demo")
+    say(
+        f"6. sam publishes demo-mix@{mix['version']} ({mix['members']} images) and one style set per look: "
+        + ", ".join(f"{name}@1 ({collection})" for name, collection, _ in SHOWN)
+    )
     for name in ("commercial", "research"):
         with catalogue.read() as session:
             check = clearance.check(session, load_policy(name), "demo-mix")
         reasons = ", ".join(f"{count} {reason}" for reason, count in check.excluded.items())
-        say(f"     under {name}: {check.cleared} of {check.members} cleared; excluded: {reasons}")
-
-    encoder = f"local-dir:{untrained_encoder(work / 'untrained-clip')}"
-    first = index.build(catalogue, "sam", "demo-mix", "commercial", encoder, work / "index-1")
-    say(
-        f"8. sam builds the commercial index of demo-mix@1: {first.members} cleared members in {first.path}"
-        " (with an untrained tiny encoder made on the spot: it shows the governance, not the pictures)"
-    )
-    gone = json.loads((work / "index-1" / "manifest.json").read_text())["member_ids"][0]
-    with catalogue.write() as session:
-        review.decide(session, "lee", "revoke", [str(gone)], "simulated licence withdrawal")
-    stale = index.verify(catalogue, work / "index-1").stale
-    say(f"9. lee revokes image {gone}: the index is now stale ({stale})")
-    second = index.build(catalogue, "sam", "demo-mix", "commercial", encoder, work / "index-2")
-    say(
-        f"10. sam rebuilds: {second.members} members in {second.path}, image {gone} left out, "
-        f"{second.embedded} images embedded anew (the rest came from the embedding cache)"
-    )
-
-    with catalogue.write() as session:
-        actors.add(session, "admin", "gia", ["generator"])
-    plugin = load_generator()
-    model = plugin.untrained_model(work / "untrained-rdm", context_dim=32)
-    request = Request(prompt="a pastel circle on stripes", k=3, steps=4, n=2, seed=1)
-    made = provenance.generate(
-        catalogue, "gia", request, work / "index-2", model, work / "outputs", device="cpu"
-    )
-    say(
-        f"11. gia generates {len(made.files)} images in {made.out} (an untrained model: noise, but on record)"
-    )
+        say(f"     demo-mix under {name}: {check.cleared} of {check.members} cleared; excluded: {reasons}")
     with catalogue.read() as session:
-        shown = provenance.show(session, Path(made.out) / made.files[0])
+        night = clearance.check(session, load_policy("commercial"), "night")
+    say(
+        f"     night under commercial: {night.cleared} of {night.members} cleared "
+        f"({', '.join(f'{n} {r}' for r, n in night.excluded.items())}), so night is indexed for research only"
+    )
+
+    encoder = f"local-dir:{models['encoder']}"
+    built = {}
+    for name, _, policy in SHOWN:
+        built[name] = index.build(catalogue, "sam", name, policy, encoder, work / f"index-{name}")
+    say(
+        "7. sam builds the cleared indexes with the demo encoder: "
+        + ", ".join(f"{name} under {policy} ({built[name].members} members)" for name, _, policy in SHOWN)
+    )
+
+    prompts = PROMPTS[: size.prompts]
+    (work / "outputs").mkdir(exist_ok=True)
+    cells: dict[tuple[str, str], Path] = {}
+    runs = {}
+    for name, _, _ in SHOWN:
+        for number, prompt in enumerate(prompts):
+            request = Request(prompt=prompt, k=K, steps=size.steps, guidance=GUIDANCE, seed=SEED)
+            made = provenance.generate(
+                catalogue,
+                "gia",
+                request,
+                work / f"index-{name}",
+                models["rdm"],
+                work / "outputs" / f"{name}-{number}",
+            )
+            cells[prompt, name] = Path(made.out) / made.files[0]
+            runs[prompt, name] = made
+    say(
+        f"8. gia generates the same {len(prompts)} prompts against each style set (k {K}, "
+        f"{size.steps} DDIM steps, guidance {GUIDANCE}, seed {SEED}) with the demo RDM: "
+        f"{len(cells)} images in {work / 'outputs'}"
+    )
+    grid = gallery(cells, prompts, [name for name, _, _ in SHOWN], work / "gallery.png")
+    say(f"     gallery (prompt x style set): {grid}")
+
+    first = runs[prompts[0], SHOWN[0][0]]
+    output = cells[prompts[0], SHOWN[0][0]]
+    with catalogue.read() as session:
+        shown = provenance.show(session, output)
         ranks = ", ".join(f"image {n['image_id']} ({n['licence']})" for n in shown["neighbours"])
-        say(f"     provenance of {made.files[0]}: model {shown['model']['id']}, neighbours {ranks}")
-        first = shown["neighbours"][0]["image_id"]
         say(
-            f"     provenance affected {first}: {len(provenance.affected(session, first))} outputs "
-            f"retrieved it; attribution notice in {Path(made.out) / provenance.NOTICE}"
+            f"9. provenance of {output.name}: model {shown['model']['id']}, "
+            f"index {shown['index']['index_id'][:12]}"
         )
+        say(f"     prompt {shown['prompt']!r}; neighbours {ranks}")
+        gone = shown["neighbours"][0]["image_id"]
+        say(
+            f"     provenance affected {gone}: {len(provenance.affected(session, gone))} outputs "
+            "retrieved it; "
+            f"attribution notice in {Path(first.out) / provenance.NOTICE}"
+        )
+
+    with catalogue.write() as session:
+        review.decide(session, "lee", "revoke", [str(gone)], "simulated takedown request")
+    stale = index.verify(catalogue, work / "index-pastel").stale
+    say(
+        f"10. lee revokes image {gone} after a (simulated) takedown request: index-pastel is now "
+        f"stale ({stale})"
+    )
+    try:
+        provenance.generate(
+            catalogue,
+            "gia",
+            Request(prompt=prompts[0], k=K, steps=1),
+            work / "index-pastel",
+            models["rdm"],
+            work / "outputs" / "refused",
+        )
+    except Refused as refusal:
+        say(f"     gia generates from it: refused ({str(refusal).split(':')[0]})")
+    rebuilt = index.build(catalogue, "sam", "pastel", "commercial", encoder, work / "index-pastel-2")
+    say(
+        f"11. sam rebuilds: {rebuilt.members} members in {rebuilt.path}, image {gone} left out, "
+        f"{rebuilt.embedded} images embedded anew (the rest came from the embedding cache)"
+    )
 
     with catalogue.read() as session:
         verification = audit.verify(session)
@@ -276,5 +514,6 @@ def run_demo(folder: Path | None, console: Console) -> Path:
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"
     )
+    say(f"gallery: {grid}  (the demo took {time.monotonic() - started:.0f}s)")
     catalogue.dispose()
     return work

@@ -132,5 +132,6 @@ from governance.cli import (  # noqa: E402, F401
     curation_commands,
     generation_commands,
     output_commands,
+    train_commands,
     web_commands,
 )

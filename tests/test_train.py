@@ -1,0 +1,172 @@
+"""`stylevault train`: models trained from a cleared index carry that index's provenance.
+
+Real tiny training runs (a couple of steps) on a real catalogue, index and world; what is checked
+is the data path and the record, not how good a two-step model is.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+
+import numpy as np
+import pytest
+
+from governance import audit, index, review, stylesets, training
+from governance.demo import load_world, write_manifest
+from governance.errors import BadInput, Refused
+from governance.ingest import ingest
+from tests.factories import run_generate
+
+FAST = {"steps": 2, "batch_size": 8, "progress": False, "device": "cpu"}
+ON = date(2026, 11, 27)
+
+
+@pytest.fixture
+def world_index(catalogue, team, encoder_dir, tmp_path):
+    """Two world styles (12 contents each), approved, published as `world@1` and indexed under the
+    commercial policy with the tiny encoder: (catalogue, index folder)."""
+    plugin = load_world()
+    rows = plugin.write(tmp_path / "w", ["candy-stripes", "ink-dots"], contents=plugin.contents[:12])
+    for row in rows:
+        row.update(collection="world", licence="CC0-1.0")
+    ingest(
+        catalogue, "sam", tmp_path / "w", manifest=write_manifest(tmp_path / "w.csv", rows), progress=False
+    )
+    with catalogue.write() as session:
+        review.decide(session, "lee", "approve", [str(i) for i in range(1, len(rows) + 1)], None)
+        stylesets.create(session, "sam", "world")
+        stylesets.add(session, "sam", "world", collection="world")
+        stylesets.publish(session, "sam", "world")
+    folder = tmp_path / "idx"
+    index.build(catalogue, "sam", "world", "commercial", f"local-dir:{encoder_dir}", folder, on=ON)
+    return catalogue, folder
+
+
+def test_the_training_set_is_the_index_with_its_captions(world_index):
+    catalogue, folder = world_index
+    data = training.open_set(catalogue, "gia", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [item.image_id for item in data.items] == manifest["member_ids"]
+    assert data.provenance["index"]["manifest_sha256"] == index.sha256_file(folder / "manifest.json")
+    assert data.provenance["policy"]["name"] == "commercial"
+    assert data.provenance["styleset"]["name"] == "world" and data.provenance["styleset"]["version"] == 1
+    captions = data.metadata("caption")
+    assert all(caption.endswith(" style") for caption in captions)
+    image = data.read(data.items[0].sha256)
+    assert image.size == (32, 32) and image.mode == "RGB"
+
+
+def test_neighbours_exclude_the_image_and_its_near_duplicates(world_index):
+    from generation.train import NEAR_DUPLICATE_BITS, neighbours
+
+    catalogue, folder = world_index
+    data = training.open_set(catalogue, "gia", folder)
+    near = neighbours(data, 4)
+    assert near.shape == (len(data.items), 4)
+    phash = {item.image_id: int(item.phash, 16) for item in data.items}
+    for item, row in zip(data.items, near, strict=True):
+        assert item.image_id not in row
+        assert all(bin(phash[int(n)] ^ phash[item.image_id]).count("1") > NEAR_DUPLICATE_BITS for n in row)
+
+
+def test_train_clip_records_its_index_and_loads_as_an_encoder(world_index, tmp_path):
+    from governance.encoders import load_encoder
+
+    catalogue, folder = world_index
+    result = training.train(catalogue, "gia", "clip", folder, tmp_path / "clip", **FAST)
+    encoder = load_encoder(f"local-dir:{tmp_path / 'clip'}", device="cpu")
+    assert result["model_id"] == encoder.id
+    assert encoder.encode_texts(["a large red circle on the left"]).shape == (1, 64)
+    card = json.loads((tmp_path / "clip" / "training.json").read_text())
+    assert card["trained_on"]["index"]["manifest_sha256"] == index.sha256_file(folder / "manifest.json")
+    assert card["training"]["steps"] == 2
+    assert "commercial" in (tmp_path / "clip" / "README.md").read_text()
+    with catalogue.read() as session:
+        events = [e for e in audit.log(session) if e["action"] == "model.train"]
+    assert [(e["actor"], e["target"]) for e in events] == [("gia", f"model:{encoder.id}")]
+    assert events[0]["after"]["index"]["manifest_sha256"] == card["trained_on"]["index"]["manifest_sha256"]
+
+
+def test_train_rdm_then_generate_with_it(world_index, tmp_path):
+    catalogue, folder = world_index
+    result = training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=3, **FAST)
+    config = json.loads((tmp_path / "rdm" / "rdm.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert config["space"] == "pixel" and config["patch_size"] == 2
+    assert config["encoder_id"] == manifest["encoder"]["id"]
+    trained_on = config["source"]["trained_on"]
+    assert trained_on["index"]["manifest_sha256"] == index.sha256_file(folder / "manifest.json")
+    assert trained_on["policy"]["sha256"] == manifest["policy"]["sha256"]
+    assert config["source"]["training"]["k"] == 3
+    assert "vae" not in {p.name for p in (tmp_path / "rdm").iterdir()}
+    made = run_generate(catalogue, folder, tmp_path / "rdm", tmp_path / "out", n=2)
+    from PIL import Image
+
+    with Image.open(tmp_path / "out" / made.files[0]) as image:
+        assert image.size == (32, 32)
+    assert made.record["model"]["id"] == result["model_id"]
+
+
+def test_resume_carries_on_from_the_checkpoint(world_index, tmp_path):
+    catalogue, folder = world_index
+    options = {**FAST, "steps": 4, "checkpoint_every": 2}
+    training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, **options)
+    assert (tmp_path / "rdm.ckpt" / "state.pt").is_file()
+    shutil.rmtree(tmp_path / "rdm")
+    training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, resume=True, **{**options})
+    config = json.loads((tmp_path / "rdm" / "rdm.json").read_text())
+    assert config["source"]["training"]["resumed_at"] == 2
+    with pytest.raises(BadInput, match="made for other data or settings"):
+        shutil.rmtree(tmp_path / "rdm")
+        training.train(
+            catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, resume=True, **{**options, "steps": 6}
+        )
+
+
+def test_training_is_refused_like_generation(world_index, tmp_path):
+    catalogue, folder = world_index
+    with pytest.raises(Refused, match="needs the generator role"):
+        training.train(catalogue, "sam", "clip", folder, tmp_path / "a", **FAST)
+    with pytest.raises(BadInput, match="trains clip, rdm, not 'vae'"):
+        training.train(catalogue, "gia", "vae", folder, tmp_path / "b", **FAST)
+    member = json.loads((folder / "manifest.json").read_text())["member_ids"][0]
+    with catalogue.write() as session:
+        review.decide(session, "lee", "revoke", [str(member)], "takedown")
+    with pytest.raises(Refused, match="stale"):
+        training.train(catalogue, "gia", "clip", folder, tmp_path / "c", **FAST)
+    assert not (tmp_path / "c").exists()
+
+
+def test_members_without_captions_are_named(indexed, tmp_path):
+    catalogue, folder = indexed
+    with pytest.raises(BadInput, match=r"image \d+: its source metadata has no 'caption'"):
+        training.train(catalogue, "gia", "clip", folder, tmp_path / "clip", **FAST)
+
+
+def test_cli_train_rdm_json(world_index, cli, tmp_path):
+    catalogue, folder = world_index
+    result = cli(
+        "train",
+        "rdm",
+        "--index",
+        folder,
+        "--out",
+        tmp_path / "m",
+        "--steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--json",
+        actor="gia",
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["model_id"].startswith("rdm@sha256:")
+    assert body["trained_on"]["styleset"] == json.loads((folder / "manifest.json").read_text())["styleset"]
+    refused = cli("train", "rdm", "--index", folder, "--out", tmp_path / "m", "--steps", "1", actor="gia")
+    assert refused.exit_code == 2 and "exists and is not empty" in refused.stderr
+    assert np.isfinite(body["training"]["final_loss"])

@@ -1,0 +1,79 @@
+"""The procedural style world: deterministic, captioned, with held-out styles the models never see."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from generation import world
+from governance.demo import load_world
+
+
+def test_rendering_is_a_function_of_content_style_and_seed():
+    content = world.CONTENTS[5]
+    first = world.render(content, "ink-dots", 3)
+    assert first.size == (world.SIZE, world.SIZE) and first.mode == "RGB"
+    assert first.tobytes() == world.render(content, "ink-dots", 3).tobytes()
+    assert first.tobytes() != world.render(content, "ink-dots", 4).tobytes()
+    assert first.tobytes() != world.render(content, "candy-stripes", 3).tobytes()
+
+
+def test_content_colour_survives_every_style():
+    """The shape keeps its colour in every style: the centre pixel is near the content's colour."""
+    for style in world.STYLES:
+        for name, rgb in world.COLOURS.items():
+            content = world.Content("square", name, "large", "centre")
+            centre = np.asarray(world.render(content, style, 0), dtype=float)[14:18, 14:18].mean((0, 1))
+            assert np.abs(centre - rgb).max() < 30, (style, name, centre)
+
+
+def test_styles_differ_in_their_backgrounds():
+    content = world.Content("circle", "red", "small", "left")
+    corners = {
+        style: np.asarray(world.render(content, style, 0), dtype=float)[:, 24:].mean((0, 1))
+        for style in world.STYLES
+    }
+    names = list(corners)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert np.abs(corners[a] - corners[b]).max() > 10, (a, b)
+
+
+def test_held_out_styles_are_never_training_styles():
+    assert set(world.HELD_OUT) <= set(world.STYLES)
+    assert not set(world.HELD_OUT) & set(world.TRAINING_STYLES)
+    assert len(world.TRAINING_STYLES) + len(world.HELD_OUT) == len(world.STYLES)
+    # Held-out styles recombine textures the training styles use, or close relatives of them.
+    training_textures = {world.STYLES[s].texture for s in world.TRAINING_STYLES}
+    assert {"stripes", "checks"} <= training_textures
+
+
+def test_captions_name_content_and_style():
+    sample = world.samples(["mint-checks"], contents=[world.Content("triangle", "blue", "large", "right")])[0]
+    row = sample.row()
+    assert row["content_caption"] == "a large blue triangle on the right"
+    assert row["caption"] == "a large blue triangle on the right, mint checks style"
+    assert (row["style"], row["shape"], row["colour"]) == ("mint-checks", "triangle", "blue")
+    assert len(world.CONTENTS) == len({c.caption for c in world.CONTENTS}) == 72
+
+
+def test_unknown_style_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown style 'sepia'"):
+        world.samples(["sepia"])
+
+
+def test_the_world_plugin_writes_collections(tmp_path):
+    plugin = load_world()
+    rows = plugin.write(tmp_path, ["night-grid"], contents=plugin.contents[:4])
+    assert len(rows) == 4
+    for row in rows:
+        assert (tmp_path / row["path"]).is_file()
+        assert row["style"] == "night-grid" and row["title"] == row["caption"]
+    again = plugin.write(tmp_path / "again", ["night-grid"], contents=plugin.contents[:4])
+    digest = [hashlib.sha256((tmp_path / r["path"]).read_bytes()).hexdigest() for r in rows]
+    assert digest == [
+        hashlib.sha256((tmp_path / "again" / r["path"]).read_bytes()).hexdigest() for r in again
+    ]
+    assert set(plugin.models()) == {"encoder", "rdm"}
