@@ -500,7 +500,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
             work / "outputs" / "refused",
         )
     except Refused as refusal:
-        say(f"     gia generates from it: refused ({str(refusal).split(':')[0]})")
+        say(f"     gia generates from it: refused ({str(refusal).partition(' refused: ')[2].split(':')[0]})")
     rebuilt = index.build(catalogue, "sam", "pastel", "commercial", encoder, work / "index-pastel-2")
     say(
         f"11. sam rebuilds: {rebuilt.members} members in {rebuilt.path}, image {gone} left out, "
