@@ -318,19 +318,20 @@ def _shape(tensor) -> str:
 def _model_card(config: dict, unet_config, vae_config, digest: str) -> str:
     source = json.dumps(config["source"], indent=2, sort_keys=True)
     c, size = config["latent_channels"], config["latent_size"]
+    prediction = {"epsilon": "eps-prediction", "sample": "x0-prediction"}[config["prediction_type"]]
     if vae_config is None:
         kind = "pixel-space"
         patch = config.get("patch_size", 1)
         space = (
             f"It denoises {size * patch}x{size * patch} RGB images in [-1, 1] directly (no autoencoder), "
-            f"each {patch}x{patch} patch folded into channels ({c}x{size}x{size}); eps-prediction."
+            f"each {patch}x{patch} patch folded into channels ({c}x{size}x{size}); {prediction}."
         )
         vae = "- VAE: none (pixel space)"
     else:
         kind = "latent"
         space = (
             f"Latents are {c}x{size}x{size} at the native resolution, scale factor "
-            f"{config['scale_factor']}; eps-prediction."
+            f"{config['scale_factor']}; {prediction}."
         )
         vae = (
             f"- VAE: block_out_channels {list(vae_config.block_out_channels)}, "

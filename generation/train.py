@@ -10,10 +10,12 @@ the index, policy, style-set version and encoder they were trained on.
   targets are every matching pair rather than the diagonal alone.
 - `rdm`: a diffusers UNet2DConditionModel in pixel space (2x2 patches folded into channels),
   predicting the clean image, conditioned as the generation plugin conditions: [text token of the
-  content caption; the k nearest members by image embedding, the image itself and its
-  near-duplicates excluded] (Blattmann et al. 2022). Condition dropout (an all-zero context) trains
-  the unconditional branch of classifier-free guidance, and a share of text-only steps (k = 0) the
-  text-only baseline. EMA weights are what is saved.
+  content caption; k members retrieved by text embedding, the image itself and its near-duplicates
+  excluded] (Blattmann et al. 2022). The k are drawn afresh each step from the caption's nearest
+  `neighbour_pool`, so a neighbour set never singles out one training image and the content has to
+  come from the text token. Condition dropout (an all-zero context) trains the unconditional branch
+  of classifier-free guidance, and a share of text-only steps (k = 0) the text-only baseline. EMA
+  weights are what is saved.
 
 Checkpoints go to OUT.ckpt/ every `checkpoint_every` steps; `resume=True` carries on from there.
 """
@@ -57,6 +59,7 @@ class Options:
     resume: bool = False
     progress: bool = True
     k: int = 4  # neighbours in the RDM's context
+    neighbour_pool: int = 16  # the k of each step are drawn from this many nearest
     ema_decay: float = 0.995
     uncond_p: float = 0.1  # condition dropout, for classifier-free guidance
     text_only_p: float = 0.1  # steps trained with k = 0
@@ -286,14 +289,20 @@ def _check_out(out: Path) -> None:
 # ---------------------------------------------------------------- the RDM
 
 
-def neighbours(data, k: int) -> np.ndarray:
-    """For each member, the image ids of its k nearest other members by image embedding, the member
-    itself and its near-duplicates (phash within NEAR_DUPLICATE_BITS) excluded: (N, k) int64."""
+def neighbours(data, encoder, k: int) -> np.ndarray:
+    """For each member, the image ids of the k members nearest its caption's text embedding, the
+    member itself and its near-duplicates (phash within NEAR_DUPLICATE_BITS) excluded: (N, k) int64.
+
+    Generation retrieves by the prompt's text embedding, so training does too. The caption names the
+    style as well as the content, and searched in an index of many styles it finds what a content
+    prompt finds in a database of one style: members of that style, of whatever content the encoder's
+    text side puts near it."""
     handle = data.handle
     ids = np.array([item.image_id for item in data.items], dtype=np.int64)
     phash = {item.image_id: int(item.phash, 16) for item in data.items}
-    wanted = min(len(handle), k * 4 + 8)
-    found, _ = handle.search(handle.vectors(ids[:, None])[:, 0], wanted)  # (N, wanted), nearest first
+    query = encoder.encode_texts(data.metadata("caption"))  # (N, D), L2-normalised
+    wanted = min(len(handle), k * 2 + 8)
+    found, _ = handle.search(query, wanted)  # (N, wanted), nearest first
     chosen = np.zeros((len(ids), k), dtype=np.int64)
     for row, (me, candidates) in enumerate(zip(ids, found, strict=True)):
         keep = [
@@ -303,8 +312,8 @@ def neighbours(data, k: int) -> np.ndarray:
         ][:k]
         if len(keep) < k:
             raise BadInput(
-                f"image {me}: fewer than {k} members of index {handle.folder} are neither it "
-                "nor a near-duplicate"
+                f"image {me}: fewer than {k} of the {wanted} members of index {handle.folder} nearest "
+                "its caption are neither it nor a near-duplicate"
             )
         chosen[row] = keep
     return chosen
@@ -361,10 +370,11 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
         )
     images = F.pixel_unshuffle(images, PATCH)  # (N, 12, 16, 16): what the UNet denoises
     text = torch.from_numpy(encoder.encode_texts(data.metadata("content_caption")))  # (N, D)
-    near = neighbours(data, options.k)  # (N, k) image ids
-    neighbour_embeds = torch.from_numpy(data.handle.vectors(near))  # (N, k, D)
-    neighbour_embeds = neighbour_embeds / neighbour_embeds.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    context_all = torch.cat([text[:, None, :], neighbour_embeds], dim=1)  # (N, 1 + k, D)
+    if options.neighbour_pool < options.k:
+        raise BadInput(f"neighbour_pool {options.neighbour_pool} is smaller than k {options.k}")
+    pool = neighbours(data, encoder, options.neighbour_pool)  # (N, P) image ids
+    pool_embeds = torch.from_numpy(data.handle.vectors(pool))  # (N, P, D)
+    pool_embeds = pool_embeds / pool_embeds.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
     unet = rdm_unet(encoder.dim, options.seed).to(device).train()
     schedule = pixel_schedule()
@@ -382,7 +392,9 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
         for step in range(start, options.steps):
             batch = torch.randint(len(images), (min(options.batch_size, len(images)),))
             x_0 = images[batch].to(device)  # (B, 12, 16, 16)
-            context = context_all[batch]  # (B, 1 + k, D)
+            drawn = torch.rand(len(batch), pool.shape[1]).argsort(dim=1)[:, : options.k]  # (B, k)
+            neighbour_embeds = pool_embeds[batch[:, None], drawn]  # (B, k, D)
+            context = torch.cat([text[batch][:, None, :], neighbour_embeds], dim=1)  # (B, 1 + k, D)
             if random.random() < options.text_only_p:
                 context = context[:, :1]  # k = 0: the text-only baseline is a trained case
             dropped = torch.rand(len(batch)) < options.uncond_p
@@ -410,7 +422,13 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     )
     unet = unet.to("cpu").eval()
     training = _training_record(options, device, seconds, start, loss.item(), len(images))
-    training.update(k=options.k, uncond_p=options.uncond_p, text_only_p=options.text_only_p)
+    training.update(
+        k=options.k,
+        neighbour_pool=options.neighbour_pool,
+        neighbours_by="caption text embedding",
+        uncond_p=options.uncond_p,
+        text_only_p=options.text_only_p,
+    )
     rdm_config = {
         "space": "pixel",
         "patch_size": PATCH,

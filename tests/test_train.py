@@ -60,10 +60,11 @@ def test_the_training_set_is_the_index_with_its_captions(world_index):
 
 def test_neighbours_exclude_the_image_and_its_near_duplicates(world_index):
     from generation.train import NEAR_DUPLICATE_BITS, neighbours
+    from governance.encoders import load_encoder
 
     catalogue, folder = world_index
     data = training.open_set(catalogue, "gia", folder)
-    near = neighbours(data, 4)
+    near = neighbours(data, load_encoder(data.handle.manifest["encoder"]["spec"], device="cpu"), 4)
     assert near.shape == (len(data.items), 4)
     phash = {item.image_id: int(item.phash, 16) for item in data.items}
     for item, row in zip(data.items, near, strict=True):
