@@ -10,7 +10,6 @@ store (`hashes/crops-<version>.sqlite`) and a rebuild does not compute them agai
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,35 +31,9 @@ def describe() -> dict:
     }
 
 
-class CropHashCache:
-    """Crop hashes by image sha256, in a SQLite file in the content store. Deleting it costs time only."""
-
-    def __init__(self, root: Path):
-        folder = root / "hashes"
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / f"{VERSION}.sqlite", timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS crops (sha256 TEXT PRIMARY KEY, hashes BLOB NOT NULL)")
-
-    def get(self, shas: list[str]) -> dict[str, np.ndarray]:
-        found = {}
-        for start in range(0, len(shas), 500):
-            part = shas[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for sha, blob in self._db.execute(
-                f"SELECT sha256, hashes FROM crops WHERE sha256 IN ({marks})", part
-            ):
-                found[sha] = np.frombuffer(blob, dtype=np.uint64)
-        return found
-
-    def put(self, rows: dict[str, np.ndarray]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO crops VALUES (?, ?)",
-                [(sha, np.ascontiguousarray(v, dtype=np.uint64).tobytes()) for sha, v in rows.items()],
-            )
-
-    def close(self) -> None:
-        self._db.close()
+def _cache(root: Path) -> store.ArrayCache:
+    """Crop hashes by image sha256 in the content store; deleting the file costs time only."""
+    return store.ArrayCache(root / "hashes" / f"{VERSION}.sqlite", "crops", "hashes", np.uint64)
 
 
 def _from_thumbnail(root: Path, sha256: str) -> np.ndarray:
@@ -79,7 +52,7 @@ def member_hashes(
 ) -> np.ndarray:
     """(N, PER_MEMBER) uint64 for members (dicts with sha256 and phash), in order: column 0 is the
     phash ingest recorded, the rest the crop hashes, cached."""
-    cache = CropHashCache(root)
+    cache = _cache(root)
     try:
         shas = [m["sha256"] for m in members]
         known = cache.get(shas)

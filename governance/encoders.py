@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from governance.errors import BadInput
+from governance.store import ArrayCache
 
 BATCH_SIZE = 64
 LOCAL_DIR = "local-dir:"
@@ -242,40 +242,15 @@ def load_encoder(text: str, *, allow_download: bool = False, device: str | None 
     return Encoder(spec, model, preprocess, tokenizer, device)
 
 
-class EmbeddingCache:
+class EmbeddingCache(ArrayCache):
     """Embeddings by (image sha256, encoder fingerprint), in a SQLite file in the content store, so a
     rebuild does not embed an image twice. It is a cache: deleting it only costs time."""
 
     def __init__(self, store: Path, encoder: Encoder):
-        folder = store / "embeddings"
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{encoder.fingerprint[:32]}.sqlite"
-        self.dim = encoder.dim
-        self._db = sqlite3.connect(self.path, timeout=60)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS embedding (sha256 TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+        super().__init__(
+            store / "embeddings" / f"{encoder.fingerprint[:32]}.sqlite", "embedding", "vector", np.float32
         )
-
-    def get(self, shas: list[str]) -> dict[str, np.ndarray]:
-        found = {}
-        for start in range(0, len(shas), 500):
-            part = shas[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for sha, blob in self._db.execute(
-                f"SELECT sha256, vector FROM embedding WHERE sha256 IN ({marks})", part
-            ):
-                found[sha] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put(self, vectors: dict[str, np.ndarray]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embedding VALUES (?, ?)",
-                [(sha, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for sha, v in vectors.items()],
-            )
-
-    def close(self) -> None:
-        self._db.close()
+        self.dim = encoder.dim
 
 
 def embed(
