@@ -226,7 +226,14 @@ def test_racing_reviewers_one_image_at_a_time(catalogue, images):
         assert len(report["changed"]) + report["unchanged"] + report["refused"] == planned
     events = assert_decisions_consistent(catalogue, reports)
     assert len(events) >= IMAGES  # every image was decided at least once
-    assert {event["actor"] for event in events} == {"lee", "kim", "ana"}
+    deciders = {event["actor"] for event in events}
+    if catalogue.engine.dialect.name == "postgresql":  # row locks queue every reviewer in turn
+        assert deciders == {"lee", "kim", "ana"}
+    else:
+        # SQLite's busy handler polls with back-off (up to 100 ms) while the other two writers take
+        # the database lock every few milliseconds, so one writer can wait out a whole fast run
+        # (seen in CI once): at least two reviewers decide, and the switches below show they raced.
+        assert len(deciders) >= 2 and deciders <= {"lee", "kim", "ana"}
     switches = sum(a["actor"] != b["actor"] for a, b in zip(events, events[1:], strict=False))
     assert switches >= 5, "the workers ran one after another, not together"
     assert assert_chain_whole(catalogue) == before + len(events)
