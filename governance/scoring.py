@@ -106,11 +106,11 @@ class Scorer:
         norm = np.linalg.norm(total)
         self.centroid = (total / norm).astype(np.float32) if norm > 0 else total.astype(np.float32)
 
-    def nearest_hash(self, image: PILImage.Image) -> tuple[int, int, bool]:
+    def nearest_hash(self, image: PILImage.Image, mirror: PILImage.Image) -> tuple[int, int, bool]:
         """(distance, image id, mirrored) of the member whose phash is closest to the image's or its
         mirror's."""
         best = (65, -1, False)
-        for mirrored, picture in ((False, image), (True, ImageOps.mirror(image))):
+        for mirrored, picture in ((False, image), (True, mirror)):
             distance, row = copyhash.nearest(self.hashes, int(imaging.phash(imaging.thumbnail(picture)), 16))
             if distance < best[0]:
                 best = (distance, int(self.hash_ids[row]), mirrored)
@@ -142,7 +142,7 @@ class Scorer:
             scores.nearest_cosine = round(float(cosines[pick, 0]), 6)
             scores.nearest_cosine_image_id = int(ids[pick, 0])
             cosine_mirrored = pick != n
-            distance, hash_id, hash_mirrored = self.nearest_hash(image)
+            distance, hash_id, hash_mirrored = self.nearest_hash(image, mirrors[n])
             scores.nearest_hash_distance, scores.nearest_hash_image_id = distance, hash_id
             self._judge(scores, cosine_mirrored, hash_mirrored)
             results.append(scores)
