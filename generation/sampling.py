@@ -13,6 +13,15 @@ from governance.errors import BadInput
 SAMPLERS = ("ddim", "dpmsolver++")
 
 
+def denoise(unet, x, t, context):
+    """One UNet pass. A UNet built with `class_embed_type="projection"` also takes the context's first
+    token (the text embedding) as its class label, added to the timestep embedding so that every
+    ResNet block sees the prompt; an all-zero context (the unconditional branch) gives a zero label."""
+    if getattr(unet, "config", {}).get("class_embed_type") == "projection":
+        return unet(x, t, encoder_hidden_states=context, class_labels=context[:, 0]).sample
+    return unet(x, t, encoder_hidden_states=context).sample
+
+
 def guided(unet, scale: float):
     """Classifier-free guidance (Ho & Salimans 2022) as CompVis ddim.py does it: one UNet pass on the
     doubled batch [uncond; cond], unconditional first, eps = eps_u + scale * (eps_c - eps_u). A scale of
@@ -21,10 +30,10 @@ def guided(unet, scale: float):
     def denoiser(x, t, context, uncond):
         # x: (B, C, H, W); t: scalar or (B,) timesteps; context, uncond: (B, 1 + k, D)
         if scale == 1.0:
-            return unet(x, t, encoder_hidden_states=context).sample
+            return denoise(unet, x, t, context)
         t = torch.as_tensor(t, device=x.device)
         t = torch.cat([t, t]) if t.ndim else t
-        eps = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([uncond, context])).sample
+        eps = denoise(unet, torch.cat([x, x]), t, torch.cat([uncond, context]))
         eps_uncond, eps_cond = eps.chunk(2)  # (B, C, H, W) each
         return eps_uncond + scale * (eps_cond - eps_uncond)
 

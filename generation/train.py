@@ -63,6 +63,7 @@ class Options:
     ema_decay: float = 0.995
     uncond_p: float = 0.1  # condition dropout, for classifier-free guidance
     text_only_p: float = 0.1  # steps trained with k = 0
+    text_to_time: bool = False  # the text token also joins the timestep embedding (class_embed_type)
 
     def pick_device(self) -> str:
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -319,7 +320,7 @@ def neighbours(data, encoder, k: int) -> np.ndarray:
     return chosen
 
 
-def rdm_unet(context_dim: int, seed: int):
+def rdm_unet(context_dim: int, seed: int, *, text_to_time: bool = False):
     from diffusers import UNet2DConditionModel
 
     with torch.random.fork_rng(devices=[]):
@@ -335,6 +336,8 @@ def rdm_unet(context_dim: int, seed: int):
             cross_attention_dim=context_dim,
             attention_head_dim=tuple(c // 24 for c in UNET_CHANNELS),  # diffusers: heads per level
             norm_num_groups=16,
+            class_embed_type="projection" if text_to_time else None,
+            projection_class_embeddings_input_dim=context_dim if text_to_time else None,
         )
 
 
@@ -354,6 +357,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     from diffusers import DDPMScheduler
 
     from generation.model import save_model
+    from generation.sampling import denoise
 
     out = Path(out)
     _check_out(out)
@@ -376,7 +380,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     pool_embeds = torch.from_numpy(data.handle.vectors(pool))  # (N, P, D)
     pool_embeds = pool_embeds / pool_embeds.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
-    unet = rdm_unet(encoder.dim, options.seed).to(device).train()
+    unet = rdm_unet(encoder.dim, options.seed, text_to_time=options.text_to_time).to(device).train()
     schedule = pixel_schedule()
     noise_schedule = DDPMScheduler.from_config(schedule)
     alphas = noise_schedule.alphas_cumprod.to(device)  # (T,)
@@ -405,7 +409,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
             x_t = a.sqrt() * x_0 + (1 - a).sqrt() * noise
             for group in optimiser.param_groups:
                 group["lr"] = _lr(options, step)
-            loss = F.mse_loss(unet(x_t, t, encoder_hidden_states=context).sample, x_0)  # x0-prediction
+            loss = F.mse_loss(denoise(unet, x_t, t, context), x_0)  # x0-prediction
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -428,6 +432,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
         neighbours_by="caption text embedding",
         uncond_p=options.uncond_p,
         text_only_p=options.text_only_p,
+        text_to_time=options.text_to_time,
     )
     rdm_config = {
         "space": "pixel",

@@ -28,6 +28,7 @@ from governance import (
     images,
     index,
     licences,
+    outputs,
     provenance,
     reports,
     review,
@@ -131,6 +132,7 @@ def build_demo_models(
     per_content: int = 2,
     clip_batch: int = 128,
     rdm_batch: int = 32,
+    rdm_options: dict | None = None,
     device: str | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -201,6 +203,7 @@ def build_demo_models(
         batch_size=rdm_batch,
         lr=1e-3,
         **options,
+        **(rdm_options or {}),
     )
     console.print(f"rdm {results['rdm']['model_id']} in {time.monotonic() - started:.0f}s", markup=False)
     for name, folder in (("clip", first), ("rdm", second)):
@@ -312,6 +315,39 @@ def gallery(cells: dict[tuple[str, str], Path], prompts: list[str], columns: lis
             grid.paste(tile, (label + c * side, head + r * side))
     grid.save(out)
     return out
+
+
+def _review_outputs(catalogue: Catalogue, say) -> None:
+    """Step 10: every output was scored when it was made; gia may not release its own work, lee
+    releases what is not flagged, and what is flagged waits for a closer look."""
+    with catalogue.read() as session:
+        made = outputs.listing(session)
+    flagged = [r for r in made if r["flagged"]]
+    alignment = sorted(r["prompt_alignment"] for r in made if r["prompt_alignment"] is not None)
+    median = f"{alignment[len(alignment) // 2]:.2f}" if alignment else "-"
+    say(
+        f"10. output review: {len(made)} outputs scored at generation (median prompt alignment {median}); "
+        f"{len(flagged)} flagged as possible near-copies of a member"
+    )
+    try:
+        with catalogue.write() as session:
+            outputs.release(session, "gia", [str(made[0]["output_id"])])
+    except Refused as refusal:
+        say(f"     gia releases its own output: refused ({refusal})")
+    clear = [str(r["output_id"]) for r in made if not r["flagged"]]
+    if clear:
+        with catalogue.write() as session:
+            done = outputs.release(session, "lee", clear, "demo: checked by eye")
+        say(f"     lee (legal) releases the {len(done['released'])} outputs that are not flagged")
+    for row in flagged[:3]:
+        cosine = "-" if row["nearest_cosine"] is None else f"{row['nearest_cosine']:.3f}"
+        say(
+            f"     output {row['output_id']} stays pending: nearest member cosine "
+            f"{cosine}, hash distance {row['nearest_hash_distance']} "
+            "(release needs legal's --override REASON)"
+        )
+    if len(flagged) > 3:
+        say(f"     ... and {len(flagged) - 3} more flagged outputs pending")
 
 
 @contextmanager
@@ -483,12 +519,18 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
             f"attribution notice in {Path(first.out) / provenance.NOTICE}"
         )
 
+    _review_outputs(catalogue, say)
+
+    with catalogue.read() as session:
+        released = {r["output_id"] for r in outputs.listing(session, state="released")}
     with catalogue.write() as session:
         review.decide(session, "lee", "revoke", [str(gone)], "simulated takedown request")
     stale = index.verify(catalogue, work / "index-pastel").stale
+    with catalogue.read() as session:
+        reopened = [r for r in outputs.listing(session, state="pending") if r["output_id"] in released]
     say(
-        f"10. lee revokes image {gone} after a (simulated) takedown request: index-pastel is now "
-        f"stale ({stale})"
+        f"11. lee revokes image {gone} after a (simulated) takedown request: index-pastel is now "
+        f"stale ({stale}); released outputs that retrieved it, pending again: {len(reopened)}"
     )
     try:
         provenance.generate(
@@ -503,13 +545,13 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
         say(f"     gia generates from it: refused ({str(refusal).partition(' refused: ')[2].split(':')[0]})")
     rebuilt = index.build(catalogue, "sam", "pastel", "commercial", encoder, work / "index-pastel-2")
     say(
-        f"11. sam rebuilds: {rebuilt.members} members in {rebuilt.path}, image {gone} left out, "
+        f"12. sam rebuilds: {rebuilt.members} members in {rebuilt.path}, image {gone} left out, "
         f"{rebuilt.embedded} images embedded anew (the rest came from the embedding cache)"
     )
 
     with catalogue.read() as session:
         verification = audit.verify(session)
-    say(f"12. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
+    say(f"13. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
     say(
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"

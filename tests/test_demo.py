@@ -13,7 +13,7 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from governance import audit, images
+from governance import audit, images, outputs, provenance
 from governance.catalogue import Catalogue
 from governance.cli import app
 from governance.demo import QUICK, load_world, run_demo
@@ -32,15 +32,18 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
     assert "night under commercial: 0 of 12 cleared (12 licence-excluded)" in text
     assert "pastel under commercial (12 members)" in text and "night under research (12 members)" in text
     assert "6 images in" in text
+    assert "10. output review: 6 outputs scored at generation" in text
+    assert "gia releases its own output: refused (actor 'gia' may not output.release" in text
     assert "index-pastel is now stale (revoked image" in text
+    assert "released outputs that retrieved it, pending again:" in text
     assert "gia generates from it: refused" in text
     assert "sam rebuilds: 11 members" in text and "0 images embedded anew" in text
     assert "audit chain: intact" in text
     assert (tmp_path / "licence-report.md").read_text().startswith("# Licence report")
     with Image.open(tmp_path / "gallery.png") as grid:
         assert grid.size == (230 + 96 * 3, 20 + 96 * 2)
-    outputs = sorted((tmp_path / "outputs").glob("*/*.png"))
-    assert len(outputs) == 6
+    files = sorted((tmp_path / "outputs").glob("*/*.png"))
+    assert len(files) == 6
     sidecar = json.loads(next((tmp_path / "outputs").glob("night-0/*.json")).read_text())
     assert sidecar["index"]["policy"]["name"] == "research"
     assert sidecar["model"]["id"].startswith("rdm@sha256:")
@@ -49,6 +52,14 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
         states = {row["state"] for row in images.list_images(session)}
         assert states == {"approved", "rejected", "revoked"}
         assert audit.verify(session).ok
+        made = outputs.listing(session)
+        # What lee released is exactly what was not flagged, less what the revocation reopened.
+        assert all(r["state"] == "pending" for r in made if r["flagged"])
+        revoked = {r["id"] for r in images.list_images(session, state="revoked")}
+    for row in made:
+        if not row["flagged"]:
+            retrieved = {n["image_id"] for n in provenance.show_neighbours(catalogue, row["output_id"])}
+            assert row["state"] == ("pending" if retrieved & revoked else "released")
     catalogue.dispose()
 
 

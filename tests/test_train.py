@@ -110,6 +110,31 @@ def test_train_rdm_then_generate_with_it(world_index, tmp_path):
     assert made.record["model"]["id"] == result["model_id"]
 
 
+def test_text_to_time_feeds_the_caption_to_every_block(world_index, tmp_path):
+    """`--text-to-time`: the UNet also takes the context's text token as its class label (added to the
+    timestep embedding); the sampler passes it, and generation with such a model works end to end."""
+    import torch
+
+    from generation.model import load_model
+    from generation.sampling import denoise
+
+    catalogue, folder = world_index
+    training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, text_to_time=True, **FAST)
+    config = json.loads((tmp_path / "rdm" / "rdm.json").read_text())
+    assert config["source"]["training"]["text_to_time"] is True
+    unet = load_model(tmp_path / "rdm").unet
+    assert unet.config.class_embed_type == "projection"
+    torch.manual_seed(0)
+    x, context = torch.randn(2, 12, 16, 16), torch.randn(2, 3, config["context_dim"])
+    t = torch.tensor([500, 500])
+    with torch.no_grad():
+        with_label = denoise(unet, x, t, context)
+        zero_label = unet(x, t, encoder_hidden_states=context, class_labels=torch.zeros_like(context[:, 0]))
+    assert not torch.allclose(with_label, zero_label.sample)
+    made = run_generate(catalogue, folder, tmp_path / "rdm", tmp_path / "out", n=2)
+    assert len(made.files) == 2
+
+
 def test_resume_carries_on_from_the_checkpoint(world_index, tmp_path):
     catalogue, folder = world_index
     options = {**FAST, "steps": 4, "checkpoint_every": 2}

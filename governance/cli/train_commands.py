@@ -94,6 +94,13 @@ def train_rdm(
     k: Annotated[
         int, typer.Option(help="Neighbours in the context (the image and near-duplicates excluded).")
     ] = 4,
+    text_to_time: Annotated[
+        bool,
+        typer.Option(
+            "--text-to-time/--no-text-to-time",
+            help="Also add the caption's embedding to the UNet's timestep embedding (every block sees it).",
+        ),
+    ] = False,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     resume: ResumeOption = False,
@@ -113,6 +120,7 @@ def train_rdm(
         batch_size=batch_size,
         lr=lr,
         k=k,
+        text_to_time=text_to_time,
         seed=seed,
         device=device,
         resume=resume,
@@ -129,6 +137,10 @@ def train_demo_models(
     clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 300,
     rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 1500,
     per_content: Annotated[int, typer.Option(help="Images of each content in each training style.")] = 2,
+    text_to_time: Annotated[
+        bool,
+        typer.Option("--text-to-time/--no-text-to-time", help="As for `train rdm`."),
+    ] = False,
     device: DeviceOption = None,
     resume: ResumeOption = False,
 ) -> None:
@@ -143,6 +155,7 @@ def train_demo_models(
         clip_steps=clip_steps,
         rdm_steps=rdm_steps,
         per_content=per_content,
+        rdm_options={"text_to_time": text_to_time},
         device=device,
         resume=resume,
         console=out,
