@@ -259,6 +259,21 @@ def write_vectors(folder: Path, vectors):
     return matrix
 
 
+CENTROID_CHUNK = 65536  # rows of the float16 vector file summed at a time
+
+
+def centroid(matrix):
+    """The L2-normalised mean direction of the rows of `matrix` (N, D), summed in float64 a chunk at a
+    time (a memory map is never read whole): the style centroid outputs are scored against."""
+    import numpy as np
+
+    total = np.zeros(matrix.shape[1], dtype=np.float64)
+    for start in range(0, len(matrix), CENTROID_CHUNK):
+        total += np.asarray(matrix[start : start + CENTROID_CHUNK], dtype=np.float64).sum(axis=0)
+    norm = np.linalg.norm(total)
+    return (total / norm if norm > 0 else total).astype(np.float32)
+
+
 def _with_phash(session: Session, version_id: int, members: list[dict]) -> list[dict]:
     """The members with the phash ingest recorded for each (one join over the version's members)."""
     vm, image = StyleSetVersionMember.__table__, Image.__table__
@@ -313,6 +328,7 @@ def _write(
         "search": {"kind": search, "metric": "cos", "dtype": "f16", "hnsw_threshold": HNSW_THRESHOLD, **HNSW},
         "count": len(members),
         "dim": int(matrix.shape[1]),
+        "centroid": [round(float(x), 7) for x in centroid(matrix)],
         "excluded": check.excluded,
         "member_ids": [m["image_id"] for m in members],
         "member_sha256": [m["sha256"] for m in members],

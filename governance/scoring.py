@@ -27,8 +27,6 @@ from governance.errors import BadInput
 from governance.models import Image, IndexBuild, IndexMember
 from governance.policy import Policy, load_policy
 
-CENTROID_CHUNK = 65536  # rows of the float16 vector file summed at a time
-
 
 @dataclass
 class Scores:
@@ -72,7 +70,7 @@ def _hash_bits(hex_digests) -> np.ndarray:
 
 class Scorer:
     """Scores outputs against one verified index. Built once per run: it reads the members' phashes
-    (one set-based query) and the centroid of the vector file (a chunked pass over the memory map)."""
+    (one set-based query) and the index's centroid (from its manifest)."""
 
     def __init__(self, catalogue, handle, encoder, policy: Policy | None = None):
         self.handle = handle
@@ -99,12 +97,7 @@ class Scorer:
                 ).all()
             self.hash_ids = np.array([r.image_id for r in rows], dtype=np.int64)
             self.hashes = _hash_bits(r.phash for r in rows)[:, None]
-        vectors = handle._vectors
-        total = np.zeros(vectors.shape[1], dtype=np.float64)
-        for start in range(0, len(vectors), CENTROID_CHUNK):
-            total += np.asarray(vectors[start : start + CENTROID_CHUNK], dtype=np.float32).sum(axis=0)
-        norm = np.linalg.norm(total)
-        self.centroid = (total / norm).astype(np.float32) if norm > 0 else total.astype(np.float32)
+        self.centroid = handle.centroid()  # (D,), recorded by the build
 
     def nearest_hash(self, image: PILImage.Image, mirror: PILImage.Image) -> tuple[int, int, bool]:
         """(distance, image id, mirrored) of the member whose phash is closest to the image's or its

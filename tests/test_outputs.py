@@ -116,6 +116,38 @@ def test_a_copy_and_a_mirrored_copy_point_at_the_member_they_copy(reviewed, enco
     assert any("phash distance 0 (mirrored)" in flag for flag in mirrored.flags)
 
 
+def test_an_index_built_before_crop_hashes_and_centroid_is_scored_from_the_catalogue(
+    reviewed, encoder_dir, tmp_path
+):
+    """The fallback for older indexes: no phashes.npy (the members' own phashes come from the
+    catalogue) and no centroid in the manifest (it is computed from the vector file)."""
+    import numpy as np
+
+    from governance.encoders import load_encoder
+    from governance.handle import IndexHandle
+    from governance.scoring import Scorer
+
+    catalogue, folder, _ = reviewed
+    handle = IndexHandle.open(catalogue, folder)
+    vectors = np.load(folder / "vectors.npy").astype(np.float64)
+    mean = vectors.sum(axis=0) / np.linalg.norm(vectors.sum(axis=0))
+    recorded = handle.centroid()
+    assert recorded.shape == (handle.dim,) and np.allclose(recorded, mean, atol=1e-6)
+    handle.manifest = {key: value for key, value in handle.manifest.items() if key != "centroid"}
+    handle.hashes = None
+    scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
+    assert np.allclose(scorer.centroid, recorded, atol=1e-6)
+    with catalogue.read() as session:
+        phash = dict(session.execute(sa.text("SELECT id, phash FROM image")).all())
+    assert scorer.hashes.shape == (len(handle), 1)
+    assert list(scorer.hash_ids) == list(handle.member_ids)
+    assert [int(h) for h in scorer.hashes[:, 0]] == [int(phash[i], 16) for i in handle.member_ids]
+    copied = Image.open(tmp_path / "in" / "2.png").convert("RGB")
+    member = image_id_of(catalogue, tmp_path / "in" / "2.png")
+    (exact,) = scorer.score([copied], "a copy", [[]])
+    assert (exact.nearest_hash_distance, exact.nearest_hash_image_id) == (0, member) and exact.flagged
+
+
 def test_release_needs_a_reviewer_who_did_not_generate_it(reviewed, rdm_dir, tmp_path):
     catalogue, folder, _ = reviewed
     first, second = output_ids(catalogue)
