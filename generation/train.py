@@ -60,6 +60,7 @@ class Options:
     progress: bool = True
     k: int = 4  # neighbours in the RDM's context
     neighbour_pool: int = 16  # the k of each step are drawn from this many nearest
+    neighbours_by: str = "caption"  # the query they are retrieved by: "caption" or "style" (NEIGHBOURS_BY)
     ema_decay: float = 0.995
     uncond_p: float = 0.1  # condition dropout, for classifier-free guidance
     text_only_p: float = 0.1  # steps trained with k = 0
@@ -320,6 +321,55 @@ def neighbours(data, encoder, k: int) -> np.ndarray:
     return chosen
 
 
+NEIGHBOURS_BY = {
+    "caption": "caption text embedding",
+    "style": "text embedding of the caption's style words (the caption less its content caption)",
+}
+
+
+def style_words(caption: str, content: str) -> str:
+    """What the caption says beyond its content: `a red circle on the left, ink dots style` with the
+    content `a red circle on the left` gives `ink dots style`; a caption that does not begin with its
+    content is used whole."""
+    if content and caption.startswith(content):
+        return caption[len(content) :].lstrip(" ,;:-") or caption
+    return caption
+
+
+def style_neighbours(data, encoder, k: int) -> np.ndarray:
+    """For each member, the k members nearest the text embedding of its caption's style words, the
+    member itself and its near-duplicates excluded: (N, k) int64.
+
+    The query names the style and no content, so the members it finds share the member's style (what
+    a database of one style holds) and show whatever content: the neighbours can teach the RDM the
+    style, but not the content, which has to come from the text token."""
+    handle = data.handle
+    ids = np.array([item.image_id for item in data.items], dtype=np.int64)
+    phash = {item.image_id: int(item.phash, 16) for item in data.items}
+    words = [
+        style_words(caption, content)
+        for caption, content in zip(data.metadata("caption"), data.metadata("content_caption"), strict=True)
+    ]
+    distinct = sorted(set(words))
+    wanted = min(len(handle), k * 2 + 8)
+    found, _ = handle.search(encoder.encode_texts(distinct), wanted)  # (S, wanted), nearest first
+    by_words = dict(zip(distinct, found, strict=True))
+    chosen = np.zeros((len(ids), k), dtype=np.int64)
+    for row, (me, text) in enumerate(zip(ids, words, strict=True)):
+        keep = [
+            int(c)
+            for c in by_words[text]
+            if c != me and bin(phash[int(c)] ^ phash[int(me)]).count("1") > NEAR_DUPLICATE_BITS
+        ][:k]
+        if len(keep) < k:
+            raise BadInput(
+                f"image {me}: fewer than {k} of the {wanted} members of index {handle.folder} nearest "
+                f"{text!r} are neither it nor a near-duplicate"
+            )
+        chosen[row] = keep
+    return chosen
+
+
 def rdm_unet(context_dim: int, seed: int, *, text_to_time: bool = False):
     from diffusers import UNet2DConditionModel
 
@@ -376,7 +426,10 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     text = torch.from_numpy(encoder.encode_texts(data.metadata("content_caption")))  # (N, D)
     if options.neighbour_pool < options.k:
         raise BadInput(f"neighbour_pool {options.neighbour_pool} is smaller than k {options.k}")
-    pool = neighbours(data, encoder, options.neighbour_pool)  # (N, P) image ids
+    if options.neighbours_by not in NEIGHBOURS_BY:
+        raise BadInput(f"--neighbours-by: {options.neighbours_by!r} is not one of {', '.join(NEIGHBOURS_BY)}")
+    find = style_neighbours if options.neighbours_by == "style" else neighbours
+    pool = find(data, encoder, options.neighbour_pool)  # (N, P) image ids
     pool_embeds = torch.from_numpy(data.handle.vectors(pool))  # (N, P, D)
     pool_embeds = pool_embeds / pool_embeds.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -429,7 +482,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     training.update(
         k=options.k,
         neighbour_pool=options.neighbour_pool,
-        neighbours_by="caption text embedding",
+        neighbours_by=NEIGHBOURS_BY[options.neighbours_by],
         uncond_p=options.uncond_p,
         text_only_p=options.text_only_p,
         text_to_time=options.text_to_time,

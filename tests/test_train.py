@@ -72,6 +72,66 @@ def test_neighbours_exclude_the_image_and_its_near_duplicates(world_index):
         assert all(bin(phash[int(n)] ^ phash[item.image_id]).count("1") > NEAR_DUPLICATE_BITS for n in row)
 
 
+def test_style_words_are_the_caption_less_its_content():
+    from generation.train import style_words
+
+    assert style_words("a red circle on the left, ink dots style", "a red circle on the left") == (
+        "ink dots style"
+    )
+    assert style_words("ink dots, a red circle", "a red circle") == "ink dots, a red circle"
+    assert style_words("a red circle", "a red circle") == "a red circle"
+
+
+def test_style_neighbours_are_found_by_the_style_words_alone(world_index):
+    """Members of one style share one query (their style words), so their pools are the same list
+    less themselves and their near-duplicates; the content plays no part."""
+    from generation.train import NEAR_DUPLICATE_BITS, style_neighbours, style_words
+    from governance.encoders import load_encoder
+
+    catalogue, folder = world_index
+    data = training.open_set(catalogue, "gia", folder)
+    encoder = load_encoder(data.handle.manifest["encoder"]["spec"], device="cpu")
+    pool = style_neighbours(data, encoder, 6)
+    assert pool.shape == (len(data.items), 6)
+    phash = {item.image_id: int(item.phash, 16) for item in data.items}
+    words = [style_words(item.metadata["caption"], item.metadata["content_caption"]) for item in data.items]
+    assert set(words) == {"candy stripes style", "ink dots style"}
+    query = encoder.encode_texts(sorted(set(words)))
+    ranked = dict(zip(sorted(set(words)), data.handle.search(query, len(data.items))[0], strict=True))
+    for item, text, row in zip(data.items, words, pool, strict=True):
+        allowed = [
+            int(c)
+            for c in ranked[text]
+            if c != item.image_id
+            and bin(phash[int(c)] ^ phash[item.image_id]).count("1") > NEAR_DUPLICATE_BITS
+        ]
+        assert list(row) == allowed[:6]
+
+
+def test_train_rdm_by_style_records_it_and_a_bad_choice_is_named(world_index, cli, tmp_path):
+    catalogue, folder = world_index
+    common = ["train", "rdm", "--index", folder, "--steps", "1", "--batch-size", "4", "--device", "cpu"]
+    result = cli(
+        *common,
+        "--out",
+        tmp_path / "m",
+        "--neighbours-by",
+        "style",
+        "--neighbour-pool",
+        "6",
+        "--json",
+        actor="gia",
+    )
+    assert result.exit_code == 0, result.output
+    training_record = json.loads(result.stdout)["training"]
+    assert training_record["neighbours_by"].startswith("text embedding of the caption's style words")
+    assert training_record["neighbour_pool"] == 6
+    refused = cli(*common, "--out", tmp_path / "n", "--neighbours-by", "colour", actor="gia")
+    assert (
+        refused.exit_code == 2 and "--neighbours-by: 'colour' is not one of caption, style" in refused.stderr
+    )
+
+
 def test_train_clip_records_its_index_and_loads_as_an_encoder(world_index, tmp_path):
     from governance.encoders import load_encoder
 

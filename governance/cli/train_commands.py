@@ -101,6 +101,16 @@ def train_rdm(
             help="Also add the caption's embedding to the UNet's timestep embedding (every block sees it).",
         ),
     ] = False,
+    neighbours_by: Annotated[
+        str,
+        typer.Option(
+            help="Retrieve the training neighbours by the caption ('caption') or by its style words "
+            "('style': neighbours of the same style, any content)."
+        ),
+    ] = "caption",
+    neighbour_pool: Annotated[
+        int, typer.Option(help="The k of each step are drawn from this many nearest.")
+    ] = 16,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     resume: ResumeOption = False,
@@ -121,6 +131,8 @@ def train_rdm(
         lr=lr,
         k=k,
         text_to_time=text_to_time,
+        neighbours_by=neighbours_by,
+        neighbour_pool=neighbour_pool,
         seed=seed,
         device=device,
         resume=resume,
