@@ -146,13 +146,15 @@ def train_rdm(
 def train_demo_models(
     out_dir: OutOption,
     work: Annotated[Path, typer.Option(help="Where the training catalogue, world and indexes go.")],
-    clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 300,
-    rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 1500,
+    clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 3000,
+    rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 7000,
     per_content: Annotated[int, typer.Option(help="Images of each content in each training style.")] = 2,
     text_to_time: Annotated[
         bool,
         typer.Option("--text-to-time/--no-text-to-time", help="As for `train rdm`."),
-    ] = False,
+    ] = True,
+    neighbours_by: Annotated[str, typer.Option(help="As for `train rdm`.")] = "style",
+    neighbour_pool: Annotated[int, typer.Option(help="As for `train rdm`.")] = 32,
     device: DeviceOption = None,
     resume: ResumeOption = False,
 ) -> None:
@@ -167,7 +169,11 @@ def train_demo_models(
         clip_steps=clip_steps,
         rdm_steps=rdm_steps,
         per_content=per_content,
-        rdm_options={"text_to_time": text_to_time},
+        rdm_options={
+            "text_to_time": text_to_time,
+            "neighbours_by": neighbours_by,
+            "neighbour_pool": neighbour_pool,
+        },
         device=device,
         resume=resume,
         console=out,
