@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from governance.errors import BadInput
-from governance.generators import Output, Recorder, Request
+from governance.generators import Output, Recorder, Request, resolve_guidance
 
 
 class RDMGenerator:
@@ -20,10 +20,14 @@ class RDMGenerator:
 
         return load_model(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
+    def recommended_guidance(self, model) -> float | None:
+        """rdm.json's `sampling.guidance`, when the model's maker recommends one."""
+        return (model.config.get("sampling") or {}).get("guidance")
+
     def generate(self, model, request: Request, index, encoder, recorder: Recorder) -> list[Output]:
         from generation.pipeline import RDMPipeline
 
-        return RDMPipeline(model, encoder)(request, index, recorder)
+        return RDMPipeline(model, encoder)(resolve_guidance(self, model, request), index, recorder)
 
     def import_model(self, fmt: str, source: Path, config: Path | None, out: Path, **options) -> Path:
         if fmt != "compvis":

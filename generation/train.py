@@ -45,6 +45,7 @@ CLIP_PREPROCESS = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.268629
 # The pixel-space UNet on 2x2 patches: 12x16x16 -> 8x8 -> 4x4, cross-attention at the two coarser levels.
 PATCH = 2
 UNET_CHANNELS = (48, 96, 96)
+RECOMMENDED_GUIDANCE = 1.0  # written into rdm.json `sampling.guidance` (README: style swap)
 NEAR_DUPLICATE_BITS = 6  # phash Hamming distance at or under which two members count as near-duplicates
 
 
@@ -496,6 +497,9 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
         "scale_factor": 1.0,
         "prediction_type": "sample",
         "encoder_id": encoder.id,
+        # What `stylevault generate` uses unless told otherwise: on a validation split the demo RDM kept
+        # content and style best without guidance; stronger guidance pushes its colours off.
+        "sampling": {"guidance": RECOMMENDED_GUIDANCE},
         "source": {"kind": "trained", "trained_on": data.provenance, "training": training},
     }
     save_model(unet, None, schedule, rdm_config, out)  # the card prints `source`: what it was trained on

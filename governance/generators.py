@@ -10,7 +10,7 @@ has no other way to write the catalogue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,19 @@ GROUP = "stylevault.generators"
 DEFAULT = "rdm"
 
 
+DEFAULT_GUIDANCE = 5.0  # the reference RDM's scale, for a model that recommends none
+
+
+def resolve_guidance(plugin, model, request: Request) -> Request:
+    """The request with its guidance settled: as asked, else the model's recommendation (a plugin's
+    `recommended_guidance(model)`, when it has one), else DEFAULT_GUIDANCE."""
+    if request.guidance is not None:
+        return request
+    recommend = getattr(plugin, "recommended_guidance", None)
+    guidance = recommend(model) if recommend is not None else None
+    return replace(request, guidance=float(DEFAULT_GUIDANCE if guidance is None else guidance))
+
+
 @dataclass(frozen=True)
 class Request:
     """One `stylevault generate` call, checked by the core before any plugin sees it."""
@@ -29,7 +42,7 @@ class Request:
     negative: str | None = None
     seed: int = 0
     steps: int = 50
-    guidance: float = 5.0
+    guidance: float | None = None  # None: the model's recommended guidance (see resolve_guidance)
     k: int = 10
     sampler: str = "ddim"
     n: int = 1
@@ -41,7 +54,7 @@ class Request:
             raise BadInput(f"--k: must be between 0 and {min(members, 64)} (the index has {members} members)")
         if not 1 <= self.steps <= 1000:
             raise BadInput(f"--steps: must be between 1 and 1000, got {self.steps}")
-        if not 1.0 <= self.guidance <= 30.0:
+        if self.guidance is not None and not 1.0 <= self.guidance <= 30.0:
             raise BadInput(f"--guidance: must be between 1.0 (no guidance) and 30.0, got {self.guidance}")
         if not 1 <= self.n <= 64:
             raise BadInput(f"-n: must be between 1 and 64, got {self.n}")

@@ -28,7 +28,7 @@ from governance import actors, audit, credentials
 from governance import outputs as output_review
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
-from governance.generators import DEFAULT, Output, Recorder, Request
+from governance.generators import DEFAULT, Output, Recorder, Request, resolve_guidance
 from governance.generators import load as load_generator
 from governance.models import (
     Actor,
@@ -171,6 +171,8 @@ def generate(
     handle.require_encoder(encoder.id)
     plugin = load_generator(generator)
     model = plugin.load_model(Path(model_dir), device=device)
+    request = resolve_guidance(plugin, model, request)
+    request.check(len(handle))
     recorder = Recorder()
     outputs = plugin.generate(model, request, handle, encoder, recorder)
     _check_outputs(outputs, request, handle)

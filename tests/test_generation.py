@@ -94,6 +94,26 @@ def test_text_only_negative_prompt_and_dpm_solver(indexed, rdm_dir, tmp_path):
     assert record["neighbours"] == [] and "k = 0" in record["attribution_notice"]
 
 
+def test_guidance_is_the_request_s_else_the_model_s_recommendation_else_five(indexed, rdm_dir, tmp_path):
+    import shutil
+
+    catalogue, folder = indexed
+    assert run(catalogue, folder, rdm_dir, tmp_path / "plain").record["guidance"] == 5.0
+    recommending = tmp_path / "model"
+    shutil.copytree(rdm_dir, recommending)
+    config = json.loads((recommending / "rdm.json").read_text())
+    (recommending / "rdm.json").write_text(json.dumps({**config, "sampling": {"guidance": 1.5}}))
+    made = run(catalogue, folder, recommending, tmp_path / "recommended")
+    assert made.record["guidance"] == 1.5
+    sidecar = json.loads((Path(made.out) / (made.files[0][:-4] + ".json")).read_text())
+    assert sidecar["guidance"] == 1.5
+    assert run(catalogue, folder, recommending, tmp_path / "asked", guidance=2.0).record["guidance"] == 2.0
+    (recommending / "rdm.json").write_text(json.dumps({**config, "sampling": {"guidance": 0.5}}))
+    with pytest.raises(BadInput, match="--guidance: must be between 1.0"):
+        run(catalogue, folder, recommending, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize(
     ("params", "error", "message"),
     [

@@ -30,7 +30,12 @@ def generate(
     k: Annotated[int, typer.Option(help="Neighbours retrieved per prompt; 0 = text only.")] = 10,
     seed: Annotated[int, typer.Option(help="Image i starts from noise seeded seed + i.")] = 0,
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 50,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale (1 = none).")] = 5.0,
+    guidance: Annotated[
+        float | None,
+        typer.Option(
+            help="Classifier-free guidance scale (1 = none; default: the model's recommendation, else 5)."
+        ),
+    ] = None,
     sampler: Annotated[
         Sampler, typer.Option(help="ddim (the reference) or dpmsolver++ (fewer steps).")
     ] = Sampler.ddim,
