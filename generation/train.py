@@ -292,34 +292,42 @@ def _check_out(out: Path) -> None:
 # ---------------------------------------------------------------- the RDM
 
 
-def neighbours(data, encoder, k: int) -> np.ndarray:
-    """For each member, the image ids of the k members nearest its caption's text embedding, the
-    member itself and its near-duplicates (phash within NEAR_DUPLICATE_BITS) excluded: (N, k) int64.
-
-    Generation retrieves by the prompt's text embedding, so training does too. The caption names the
-    style as well as the content, and searched in an index of many styles it finds what a content
-    prompt finds in a database of one style: members of that style, of whatever content the encoder's
-    text side puts near it."""
+def _nearest_excluding(data, encoder, queries: list[str], k: int) -> np.ndarray:
+    """For each member, the image ids of the k members nearest the text embedding of its query
+    (`queries[i]` for member i), the member itself and its near-duplicates (phash within
+    NEAR_DUPLICATE_BITS) excluded: (N, k) int64. Each distinct query is embedded and searched once."""
     handle = data.handle
     ids = np.array([item.image_id for item in data.items], dtype=np.int64)
     phash = {item.image_id: int(item.phash, 16) for item in data.items}
-    query = encoder.encode_texts(data.metadata("caption"))  # (N, D), L2-normalised
+    distinct = sorted(set(queries))
     wanted = min(len(handle), k * 2 + 8)
-    found, _ = handle.search(query, wanted)  # (N, wanted), nearest first
+    found, _ = handle.search(encoder.encode_texts(distinct), wanted)  # (Q, wanted), nearest first
+    by_query = dict(zip(distinct, found, strict=True))
     chosen = np.zeros((len(ids), k), dtype=np.int64)
-    for row, (me, candidates) in enumerate(zip(ids, found, strict=True)):
+    for row, (me, query) in enumerate(zip(ids, queries, strict=True)):
         keep = [
             int(c)
-            for c in candidates
+            for c in by_query[query]
             if c != me and bin(phash[int(c)] ^ phash[int(me)]).count("1") > NEAR_DUPLICATE_BITS
         ][:k]
         if len(keep) < k:
             raise BadInput(
                 f"image {me}: fewer than {k} of the {wanted} members of index {handle.folder} nearest "
-                "its caption are neither it nor a near-duplicate"
+                f"{query!r} are neither it nor a near-duplicate"
             )
         chosen[row] = keep
     return chosen
+
+
+def neighbours(data, encoder, k: int) -> np.ndarray:
+    """For each member, the k members nearest its caption's text embedding, the member itself and its
+    near-duplicates excluded: (N, k) int64.
+
+    Generation retrieves by the prompt's text embedding, so training does too. The caption names the
+    style as well as the content, and searched in an index of many styles it finds what a content
+    prompt finds in a database of one style: members of that style, of whatever content the encoder's
+    text side puts near it."""
+    return _nearest_excluding(data, encoder, data.metadata("caption"), k)
 
 
 NEIGHBOURS_BY = {
@@ -344,31 +352,9 @@ def style_neighbours(data, encoder, k: int) -> np.ndarray:
     The query names the style and no content, so the members it finds share the member's style (what
     a database of one style holds) and show whatever content: the neighbours can teach the RDM the
     style, but not the content, which has to come from the text token."""
-    handle = data.handle
-    ids = np.array([item.image_id for item in data.items], dtype=np.int64)
-    phash = {item.image_id: int(item.phash, 16) for item in data.items}
-    words = [
-        style_words(caption, content)
-        for caption, content in zip(data.metadata("caption"), data.metadata("content_caption"), strict=True)
-    ]
-    distinct = sorted(set(words))
-    wanted = min(len(handle), k * 2 + 8)
-    found, _ = handle.search(encoder.encode_texts(distinct), wanted)  # (S, wanted), nearest first
-    by_words = dict(zip(distinct, found, strict=True))
-    chosen = np.zeros((len(ids), k), dtype=np.int64)
-    for row, (me, text) in enumerate(zip(ids, words, strict=True)):
-        keep = [
-            int(c)
-            for c in by_words[text]
-            if c != me and bin(phash[int(c)] ^ phash[int(me)]).count("1") > NEAR_DUPLICATE_BITS
-        ][:k]
-        if len(keep) < k:
-            raise BadInput(
-                f"image {me}: fewer than {k} of the {wanted} members of index {handle.folder} nearest "
-                f"{text!r} are neither it nor a near-duplicate"
-            )
-        chosen[row] = keep
-    return chosen
+    captions, contents = data.metadata("caption"), data.metadata("content_caption")
+    words = [style_words(caption, content) for caption, content in zip(captions, contents, strict=True)]
+    return _nearest_excluding(data, encoder, words, k)
 
 
 def rdm_unet(context_dim: int, seed: int, *, text_to_time: bool = False):
