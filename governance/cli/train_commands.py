@@ -27,6 +27,21 @@ ResumeOption = Annotated[
 ]
 EveryOption = Annotated[int, typer.Option("--checkpoint-every", help="Write OUT.ckpt/ every N steps.")]
 TrainerOption = Annotated[str, typer.Option(help="The trainer plugin (entry point in stylevault.trainers).")]
+TextToTimeOption = Annotated[
+    bool,
+    typer.Option(
+        "--text-to-time/--no-text-to-time",
+        help="Also add the caption's embedding to the UNet's timestep embedding (every block sees it).",
+    ),
+]
+NeighboursByOption = Annotated[
+    str,
+    typer.Option(
+        help="Retrieve the RDM's training neighbours by the caption ('caption') or by its style words "
+        "('style': neighbours of the same style, any content)."
+    ),
+]
+PoolOption = Annotated[int, typer.Option(help="The RDM's k of each step are drawn from this many nearest.")]
 
 
 def _train(kind: str, index: Path, out_dir: Path, as_json: bool, trainer: str, **options) -> None:
@@ -94,23 +109,9 @@ def train_rdm(
     k: Annotated[
         int, typer.Option(help="Neighbours in the context (the image and near-duplicates excluded).")
     ] = 4,
-    text_to_time: Annotated[
-        bool,
-        typer.Option(
-            "--text-to-time/--no-text-to-time",
-            help="Also add the caption's embedding to the UNet's timestep embedding (every block sees it).",
-        ),
-    ] = False,
-    neighbours_by: Annotated[
-        str,
-        typer.Option(
-            help="Retrieve the training neighbours by the caption ('caption') or by its style words "
-            "('style': neighbours of the same style, any content)."
-        ),
-    ] = "caption",
-    neighbour_pool: Annotated[
-        int, typer.Option(help="The k of each step are drawn from this many nearest.")
-    ] = 16,
+    text_to_time: TextToTimeOption = False,
+    neighbours_by: NeighboursByOption = "caption",
+    neighbour_pool: PoolOption = 16,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     resume: ResumeOption = False,
@@ -149,12 +150,9 @@ def train_demo_models(
     clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 3000,
     rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 7000,
     per_content: Annotated[int, typer.Option(help="Images of each content in each training style.")] = 2,
-    text_to_time: Annotated[
-        bool,
-        typer.Option("--text-to-time/--no-text-to-time", help="As for `train rdm`."),
-    ] = True,
-    neighbours_by: Annotated[str, typer.Option(help="As for `train rdm`.")] = "style",
-    neighbour_pool: Annotated[int, typer.Option(help="As for `train rdm`.")] = 32,
+    text_to_time: TextToTimeOption = True,
+    neighbours_by: NeighboursByOption = "style",
+    neighbour_pool: PoolOption = 32,
     device: DeviceOption = None,
     resume: ResumeOption = False,
 ) -> None:
