@@ -11,11 +11,13 @@ the index, policy, style-set version and encoder they were trained on.
 - `rdm`: a diffusers UNet2DConditionModel in pixel space (2x2 patches folded into channels),
   predicting the clean image, conditioned as the generation plugin conditions: [text token of the
   content caption; k members retrieved by text embedding, the image itself and its near-duplicates
-  excluded] (Blattmann et al. 2022). The k are drawn afresh each step from the caption's nearest
-  `neighbour_pool`, so a neighbour set never singles out one training image and the content has to
-  come from the text token. Condition dropout (an all-zero context) trains the unconditional branch
-  of classifier-free guidance, and a share of text-only steps (k = 0) the text-only baseline. EMA
-  weights are what is saved.
+  excluded] (Blattmann et al. 2022). The k are drawn afresh each step from the `neighbour_pool`
+  nearest, so a neighbour set never singles out one training image; the query is the caption
+  (`neighbours_by="caption"`) or only its style words (`"style"`: the neighbours share the style and
+  not the content, which has to come from the text token). `text_to_time` also adds the text token
+  to the timestep embedding (diffusers' projection class embedding). Condition dropout (an all-zero
+  context) trains the unconditional branch of classifier-free guidance, and a share of text-only
+  steps (k = 0) the text-only baseline. EMA weights are what is saved.
 
 Checkpoints go to OUT.ckpt/ every `checkpoint_every` steps; `resume=True` carries on from there.
 """
@@ -330,12 +332,6 @@ def neighbours(data, encoder, k: int) -> np.ndarray:
     return _nearest_excluding(data, encoder, data.metadata("caption"), k)
 
 
-NEIGHBOURS_BY = {
-    "caption": "caption text embedding",
-    "style": "text embedding of the caption's style words (the caption less its content caption)",
-}
-
-
 def style_words(caption: str, content: str) -> str:
     """What the caption says beyond its content: `a red circle on the left, ink dots style` with the
     content `a red circle on the left` gives `ink dots style`; a caption that does not begin with its
@@ -355,6 +351,16 @@ def style_neighbours(data, encoder, k: int) -> np.ndarray:
     captions, contents = data.metadata("caption"), data.metadata("content_caption")
     words = [style_words(caption, content) for caption, content in zip(captions, contents, strict=True)]
     return _nearest_excluding(data, encoder, words, k)
+
+
+# --neighbours-by: how the training neighbours are found, and how the model card says so.
+NEIGHBOURS_BY = {
+    "caption": (neighbours, "caption text embedding"),
+    "style": (
+        style_neighbours,
+        "text embedding of the caption's style words (the caption less its content caption)",
+    ),
+}
 
 
 def rdm_unet(context_dim: int, seed: int, *, text_to_time: bool = False):
@@ -400,6 +406,11 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     _check_out(out)
     if encoder.id != data.handle.encoder_id:
         raise BadInput(f"encoder {encoder.id} is not the index's own ({data.handle.encoder_id})")
+    if options.neighbours_by not in NEIGHBOURS_BY:
+        raise BadInput(f"--neighbours-by: {options.neighbours_by!r} is not one of {', '.join(NEIGHBOURS_BY)}")
+    if options.neighbour_pool < options.k:
+        raise BadInput(f"neighbour_pool {options.neighbour_pool} is smaller than k {options.k}")
+    find, described = NEIGHBOURS_BY[options.neighbours_by]
     device = options.pick_device()
     torch.manual_seed(options.seed)
     random.seed(options.seed)
@@ -411,11 +422,6 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
         )
     images = F.pixel_unshuffle(images, PATCH)  # (N, 12, 16, 16): what the UNet denoises
     text = torch.from_numpy(encoder.encode_texts(data.metadata("content_caption")))  # (N, D)
-    if options.neighbour_pool < options.k:
-        raise BadInput(f"neighbour_pool {options.neighbour_pool} is smaller than k {options.k}")
-    if options.neighbours_by not in NEIGHBOURS_BY:
-        raise BadInput(f"--neighbours-by: {options.neighbours_by!r} is not one of {', '.join(NEIGHBOURS_BY)}")
-    find = style_neighbours if options.neighbours_by == "style" else neighbours
     pool = find(data, encoder, options.neighbour_pool)  # (N, P) image ids
     pool_embeds = torch.from_numpy(data.handle.vectors(pool))  # (N, P, D)
     pool_embeds = pool_embeds / pool_embeds.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -469,7 +475,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     training.update(
         k=options.k,
         neighbour_pool=options.neighbour_pool,
-        neighbours_by=NEIGHBOURS_BY[options.neighbours_by],
+        neighbours_by=described,
         uncond_p=options.uncond_p,
         text_only_p=options.text_only_p,
         text_to_time=options.text_to_time,

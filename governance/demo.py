@@ -530,15 +530,15 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     with catalogue.read() as session:
         released = outputs.listing(session, state="released")
     # Revoke what a released pastel output retrieved, if there is one, so the reopening shows.
-    shown_released = [r["output_id"] for r in released if r["styleset"] == f"{SHOWN[0][0]}@1"]
-    if shown_released:
-        gone = provenance.show_neighbours(catalogue, shown_released[0])[0]["image_id"]
-    released = {r["output_id"] for r in released}
+    pastel = [r["output_id"] for r in released if r["styleset"] == f"{SHOWN[0][0]}@1"]
+    if pastel:
+        gone = provenance.show_neighbours(catalogue, pastel[0])[0]["image_id"]
     with catalogue.write() as session:
         review.decide(session, "lee", "revoke", [str(gone)], "simulated takedown request")
     stale = index.verify(catalogue, work / "index-pastel").stale
     with catalogue.read() as session:
-        reopened = [r for r in outputs.listing(session, state="pending") if r["output_id"] in released]
+        was_released = {r["output_id"] for r in released}
+        reopened = [r for r in outputs.listing(session, state="pending") if r["output_id"] in was_released]
     say(
         f"11. lee revokes image {gone} after a (simulated) takedown request: index-pastel is now "
         f"stale ({stale}); released outputs that retrieved it, pending again: {len(reopened)}"
