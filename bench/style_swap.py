@@ -6,8 +6,8 @@
 
 Databases: one style set per style, each the world's 72 contents rendered in that style with seeds
 the demo models never trained on, ingested, approved, published and indexed under the commercial
-policy with the shipped demo encoder: three training styles and both held-out styles (never seen by
-either model). Every content prompt is generated against every database under three conditions,
+policy with the shipped demo encoder: three training styles and the four held-out styles (palette
+and texture combinations never seen by either model, though each part is seen in other styles). Every content prompt is generated against every database under three conditions,
 measured in the same run with the same model, seeds and sampler:
 
 - retrieval: the product: k = 4 neighbours retrieved from that database;
@@ -15,11 +15,11 @@ measured in the same run with the same model, seeds and sampler:
 - random style: k = 4 neighbours retrieved for the same prompt from a database of another, randomly
   chosen style (the baseline that shows the style follows the neighbours, not the prompt).
 
-The judge is a small CNN with three heads (style of 8, shape of 3, colour of 4) trained here on fresh
-renders of all eight styles, with blur, noise and colour jitter so that it judges the look rather
-than exact pixels. It never sees a generated image; its accuracy on clean renders it did not train on
-is printed beside the table. Style accuracy: the judged style is the database's style (chance 1/8).
-Content accuracy: shape and colour both as the prompt asks (chance 1/12). Not a test: it prints
+The judge is a small CNN with four heads (palette of 8, texture of 8, shape of 3, colour of 4) trained
+here on fresh renders of all 64 styles, with blur, noise and colour jitter so that it judges the look
+rather than exact pixels. It never sees a generated image; its accuracy on clean renders it did not
+train on is printed beside the table. Style accuracy: the judged palette and texture are both the
+database's (chance 1/64). Content accuracy: shape and colour both as the prompt asks (chance 1/12). Not a test: it prints
 tables and asserts nothing.
 """
 
@@ -49,12 +49,14 @@ from governance.generators import load as load_generator
 from governance.handle import IndexHandle
 from governance.ingest import ingest
 
-DATABASES = ("candy-stripes", "ink-dots", "dusk-gradient", "night-grid", "ember-vstripes")
+DATABASES = ("candy-stripes", "ink-dots", "dusk-gradient", *world.HELD_OUT)
 DB_SEED = 1000  # database renders: seeds the models never trained on (training used 0 and 1)
 JUDGE_SEED = 5000  # judge training renders; its test renders use JUDGE_SEED + 500 onwards
 K = 4
 GUIDANCE = 1.0  # chosen on a validation split (other seeds and prompts): see the README
 STYLES = list(world.STYLES)
+PALETTES = list(world.PALETTES)
+TEXTURES = list(world.TEXTURES)
 SHAPES = list(world.SHAPES)
 COLOURS = list(world.COLOURS)
 
@@ -63,7 +65,7 @@ COLOURS = list(world.COLOURS)
 
 
 class Judge(nn.Module):
-    """A small CNN: 32x32 RGB -> logits for style, shape and colour."""
+    """A small CNN: 32x32 RGB -> logits for palette, texture, shape and colour."""
 
     def __init__(self):
         super().__init__()
@@ -72,13 +74,14 @@ class Judge(nn.Module):
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 96, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
         )  # fmt: skip
-        self.style = nn.Linear(384, len(STYLES))
+        self.palette = nn.Linear(384, len(PALETTES))
+        self.texture = nn.Linear(384, len(TEXTURES))
         self.shape = nn.Linear(384, len(SHAPES))
         self.colour = nn.Linear(384, len(COLOURS))
 
     def forward(self, x):  # x: (B, 3, 32, 32) in [0, 1]
         h = self.body(x * 2 - 1)
-        return self.style(h), self.shape(h), self.colour(h)
+        return self.palette(h), self.texture(h), self.shape(h), self.colour(h)
 
 
 def renders(seed: int, per: int):
@@ -89,7 +92,12 @@ def renders(seed: int, per: int):
     )
     labels = torch.tensor(
         [
-            [STYLES.index(s.style), SHAPES.index(s.content.shape), COLOURS.index(s.content.colour)]
+            [
+                PALETTES.index(world.STYLES[s.style].palette),
+                TEXTURES.index(world.STYLES[s.style].texture),
+                SHAPES.index(s.content.shape),
+                COLOURS.index(s.content.colour),
+            ]
             for s in chosen
         ]
     )
@@ -120,7 +128,7 @@ def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
 def train_judge(steps: int) -> tuple[Judge, dict]:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    images, labels = renders(JUDGE_SEED, 4)  # 8 styles x 72 contents x 4 = 2304
+    images, labels = renders(JUDGE_SEED, 1)  # 64 styles x 72 contents = 4608
     judge = Judge()
     optimiser = torch.optim.AdamW(judge.parameters(), lr=2e-3)
     for _ in range(steps):
@@ -135,9 +143,10 @@ def train_judge(steps: int) -> tuple[Judge, dict]:
     with torch.no_grad():
         predicted = torch.stack([out.argmax(1) for out in judge(test_images)], dim=1)
     accuracy = {
-        name: float((predicted[:, i] == test_labels[:, i]).float().mean())
-        for i, name in enumerate(("style", "shape", "colour"))
+        name: round(float((predicted[:, i] == test_labels[:, i]).float().mean()), 3)
+        for i, name in enumerate(("palette", "texture", "shape", "colour"))
     }
+    accuracy["style"] = round(float((predicted[:, :2] == test_labels[:, :2]).all(1).float().mean()), 3)
     return judge, accuracy
 
 
@@ -178,7 +187,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("--n", type=int, default=2, help="images per prompt, database and condition")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
-    parser.add_argument("--judge-steps", type=int, default=800)
+    parser.add_argument("--judge-steps", type=int, default=1600)
     parser.add_argument("--guidance", type=float, default=GUIDANCE, help="classifier-free guidance scale")
     parser.add_argument("--out", type=Path, default=Path("bench/out/style_swap"))
     parser.add_argument("--gallery", type=Path, default=None, help="also write the gallery PNG here")
@@ -240,7 +249,7 @@ def main() -> None:
                     ]
                 )
                 with torch.no_grad():
-                    style_logits, shape_logits, colour_logits = judge(pixels)
+                    palette_logits, texture_logits, shape_logits, colour_logits = judge(pixels)
                 for i in range(len(outputs)):
                     results.append(
                         {
@@ -249,7 +258,8 @@ def main() -> None:
                             "held_out": style in world.HELD_OUT,
                             "condition": condition,
                             "neighbours_from": other if condition == "random style" else style,
-                            "style": STYLES[int(style_logits[i].argmax())],
+                            "style": f"{PALETTES[int(palette_logits[i].argmax())]}-"
+                            f"{TEXTURES[int(texture_logits[i].argmax())]}",
                             "shape": SHAPES[int(shape_logits[i].argmax())],
                             "colour": COLOURS[int(colour_logits[i].argmax())],
                             "want_shape": content.shape,
@@ -283,14 +293,16 @@ def main() -> None:
             f"| {'-' if condition == 'text only' else rate(rows, follows)} |"
         )
     per_db = [
-        "| database | held out | style acc. (retrieval) | content acc. (retrieval) |",
-        "| --- | --- | --- | --- |",
+        "| database | held out | style acc. (retrieval) | palette | texture | content acc. (retrieval) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for style in DATABASES:
         rows = [r for r in results if r["condition"] == "retrieval" and r["database"] == style]
         per_db.append(
             f"| {style} | {'yes' if style in world.HELD_OUT else 'no'} "
             f"| {rate(rows, lambda r: r['style'] == r['database'])} "
+            f"| {rate(rows, lambda r: r['style'].split('-')[0] == r['database'].split('-')[0])} "
+            f"| {rate(rows, lambda r: r['style'].split('-')[1] == r['database'].split('-')[1])} "
             f"| {rate(rows, lambda r: r['shape'] == r['want_shape'] and r['colour'] == r['want_colour'])} |"
         )
     summary = (

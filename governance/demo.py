@@ -56,6 +56,8 @@ MANIFEST_COLUMNS = [
     "caption",
     "content_caption",
     "style",
+    "palette",
+    "texture",
     "shape",
     "colour",
     "size",

@@ -30,24 +30,36 @@ def test_content_colour_survives_every_style():
 
 
 def test_styles_differ_in_their_backgrounds():
+    """Every two styles differ in the background's mean colour or in its texture (spread, or where
+    the mean sits in the image): the judge and the encoder have something to see."""
     content = world.Content("circle", "red", "small", "left")
-    corners = {
-        style: np.asarray(world.render(content, style, 0), dtype=float)[:, 24:].mean((0, 1))
-        for style in world.STYLES
+    backgrounds = {
+        style: np.asarray(world.render(content, style, 0), dtype=float)[:, 24:] for style in world.STYLES
     }
-    names = list(corners)
+    assert len(backgrounds) == len(world.PALETTES) * len(world.TEXTURES) == 64
+    names = list(backgrounds)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            assert np.abs(corners[a] - corners[b]).max() > 10, (a, b)
+            x, y = backgrounds[a], backgrounds[b]
+            mean = np.abs(x.mean((0, 1)) - y.mean((0, 1))).max()
+            spread = np.abs(x.std((0, 1)) - y.std((0, 1))).max()
+            rows = np.abs(x.mean((1, 2)) - y.mean((1, 2))).max()  # a gradient or horizontal stripes
+            columns = np.abs(x.mean((0, 2)) - y.mean((0, 2))).max()  # vertical stripes
+            assert max(mean, spread, rows, columns) > 10, (a, b)
 
 
-def test_held_out_styles_are_never_training_styles():
+def test_held_out_styles_are_new_combinations_of_parts_seen_in_training():
     assert set(world.HELD_OUT) <= set(world.STYLES)
     assert not set(world.HELD_OUT) & set(world.TRAINING_STYLES)
     assert len(world.TRAINING_STYLES) + len(world.HELD_OUT) == len(world.STYLES)
-    # Held-out styles recombine textures the training styles use, or close relatives of them.
-    training_textures = {world.STYLES[s].texture for s in world.TRAINING_STYLES}
-    assert {"stripes", "checks"} <= training_textures
+    held = [world.STYLES[name] for name in world.HELD_OUT]
+    assert len({s.palette for s in held}) == len({s.texture for s in held}) == len(held)
+    for style in held:
+        training = [world.STYLES[name] for name in world.TRAINING_STYLES]
+        assert sum(s.palette == style.palette for s in training) == len(world.TEXTURES) - 1
+        assert sum(s.texture == style.texture for s in training) == len(world.PALETTES) - 1
+    # The demo collections' looks are signature styles, palette and texture of one index.
+    assert world.SIGNATURE[0] == "candy-stripes" and {"night-grid", "ember-vstripes"} <= set(world.SIGNATURE)
 
 
 def test_captions_name_content_and_style():
@@ -56,6 +68,7 @@ def test_captions_name_content_and_style():
     assert row["content_caption"] == "a large blue triangle on the right"
     assert row["caption"] == "a large blue triangle on the right, mint checks style"
     assert (row["style"], row["shape"], row["colour"]) == ("mint-checks", "triangle", "blue")
+    assert (row["palette"], row["texture"]) == ("mint", "checks")
     assert len(world.CONTENTS) == len({c.caption for c in world.CONTENTS}) == 72
 
 
