@@ -7,8 +7,9 @@
 Databases: one style set per style, each the world's 72 contents rendered in that style with seeds
 the demo models never trained on, ingested, approved, published and indexed under the commercial
 policy with the shipped demo encoder: three training styles and the four held-out styles (palette
-and texture combinations never seen by either model, though each part is seen in other styles). Every content prompt is generated against every database under three conditions,
-measured in the same run with the same model, seeds and sampler:
+and texture combinations never seen by either model, though each part is seen in other styles).
+Every content prompt is generated against every database under three conditions, measured in the
+same run with the same model, seeds and sampler:
 
 - retrieval: the product: k = 4 neighbours retrieved from that database;
 - text only: k = 0, the prompt alone (the baseline that shows what the text carries by itself);
@@ -19,8 +20,8 @@ The judge is a small CNN with four heads (palette of 8, texture of 8, shape of 3
 here on fresh renders of all 64 styles, with blur, noise and colour jitter so that it judges the look
 rather than exact pixels. It never sees a generated image; its accuracy on clean renders it did not
 train on is printed beside the table. Style accuracy: the judged palette and texture are both the
-database's (chance 1/64). Content accuracy: shape and colour both as the prompt asks (chance 1/12). Not a test: it prints
-tables and asserts nothing.
+database's (chance 1/64). Content accuracy: shape and colour both as the prompt asks (chance 1/12).
+Not a test: it prints tables and asserts nothing.
 """
 
 from __future__ import annotations
