@@ -5,9 +5,10 @@ captions from the catalogue, and the catalogue's own decode path), and write int
 the index, policy, style-set version and encoder they were trained on.
 
 - `clip`: open_clip's CLIP from a custom JSON config, trained contrastively (Radford et al. 2021) on
-  the members' captions. Half the captions name the style and half only the content, so a content
-  prompt lands near that content in every style; a batch holds many images of one caption, so the
-  targets are every matching pair rather than the diagonal alone.
+  the members' captions. A third of the pairs caption content and style, a third the content alone
+  (so a content prompt lands near that content in every style) and a third the style words alone (so
+  images of one style lie together whatever they show, and a style query finds them); a batch holds
+  many images of one caption, so the targets are every matching pair rather than the diagonal alone.
 - `rdm`: a diffusers UNet2DConditionModel in pixel space (2x2 patches folded into channels),
   predicting the clean image, conditioned as the generation plugin conditions: [text token of the
   content caption; k members retrieved by text embedding, the image itself and its near-duplicates
@@ -204,11 +205,13 @@ def train_clip(data, out: Path, options: Options) -> dict:
     )
     tokenizer = open_clip.tokenize
     images = _pixels(data, preprocess)  # (N, 3, 32, 32), normalised
-    texts = sorted(set(captions) | set(contents))
+    styles = [style_words(caption, content) for caption, content in zip(captions, contents, strict=True)]
+    texts = sorted(set(captions) | set(contents) | set(styles))
     text_index = {text: i for i, text in enumerate(texts)}
     tokens = tokenizer(texts, context_length=CLIP_CONFIG["text_cfg"]["context_length"])  # (T, L)
     full = torch.tensor([text_index[c] for c in captions])  # (N,) each image's full caption
     short = torch.tensor([text_index[c] for c in contents])  # (N,) its content-only caption
+    look = torch.tensor([text_index[s] for s in styles])  # (N,) its style words
     optimiser = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=0.05)
     ema = _EMA(model, options.ema_decay)
     checkpoint = _Checkpoint(out)
@@ -221,11 +224,15 @@ def train_clip(data, out: Path, options: Options) -> dict:
     try:
         for step in range(start, options.steps):
             batch = torch.randint(len(images), (min(options.batch_size, len(images)),))
-            # Half the pairs caption content and style, half content alone.
-            with_style = torch.rand(len(batch)) < 0.5
-            chosen = torch.where(with_style, full[batch], short[batch])  # (B,) text ids
-            # An image matches a text when the text is its full or its content caption.
-            match = (full[batch][:, None] == chosen[None, :]) | (short[batch][:, None] == chosen[None, :])
+            # A third of the pairs caption content and style, a third content alone, a third style alone.
+            kind = torch.randint(3, (len(batch),))
+            chosen = torch.stack([full[batch], short[batch], look[batch]])[kind, torch.arange(len(batch))]
+            # An image matches a text when the text is its full caption, its content or its style words.
+            match = (
+                (full[batch][:, None] == chosen[None, :])
+                | (short[batch][:, None] == chosen[None, :])
+                | (look[batch][:, None] == chosen[None, :])
+            )
             match = match.float().to(device)  # (B images, B texts)
             for group in optimiser.param_groups:
                 group["lr"] = _lr(options, step)

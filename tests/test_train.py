@@ -143,6 +143,8 @@ def test_train_clip_records_its_index_and_loads_as_an_encoder(world_index, tmp_p
     card = json.loads((tmp_path / "clip" / "training.json").read_text())
     assert card["trained_on"]["index"]["manifest_sha256"] == index.sha256_file(folder / "manifest.json")
     assert card["training"]["steps"] == 2
+    # The texts it learns: 24 full captions (2 styles x 12 contents), 12 content captions, 2 style words.
+    assert card["training"]["captions"] == 24 + 12 + 2
     assert "commercial" in (tmp_path / "clip" / "README.md").read_text()
     with catalogue.read() as session:
         events = [e for e in audit.log(session) if e["action"] == "model.train"]
