@@ -2,7 +2,7 @@
 
     python bench/style_swap.py [--prompts 24] [--n 2] [--steps 25] [--out bench/out/style_swap]
                                [--gallery docs/style_swap.png] [--models DIR] [--threads 1]
-                               [--guidance 1.0]
+                               [--guidance 1.0] [--validation]
 
 Databases: one style set per style, each the world's 72 contents rendered in that style with seeds
 the demo models never trained on, ingested, approved, published and indexed under the commercial
@@ -22,6 +22,10 @@ rather than exact pixels. It never sees a generated image; its accuracy on clean
 train on is printed beside the table. Style accuracy: the judged palette and texture are both the
 database's (chance 1/64). Content accuracy: shape and colour both as the prompt asks (chance 1/12).
 Not a test: it prints tables and asserts nothing.
+
+`--validation` is the split settings such as the guidance scale are chosen on: the databases are
+rendered with other seeds (VALIDATION_SEED) and the prompts are drawn from the 48 contents the
+default 24 leave out, so a setting is never chosen on the images it is then reported on.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from governance.ingest import ingest
 
 DATABASES = ("candy-stripes", "ink-dots", "dusk-gradient", *world.HELD_OUT)
 DB_SEED = 1000  # database renders: seeds the models never trained on (training used 0 and 1)
+VALIDATION_SEED = 2000  # --validation: database renders for choosing settings, never the bench's
 JUDGE_SEED = 5000  # judge training renders; its test renders use JUDGE_SEED + 500 onwards
 K = 4
 GUIDANCE = 1.0  # chosen on a validation split (other seeds and prompts): see the README
@@ -154,7 +159,7 @@ def train_judge(steps: int) -> tuple[Judge, dict]:
 # ---------------------------------------------------------------- the databases
 
 
-def build_databases(work: Path, encoder_dir: Path) -> dict[str, Path]:
+def build_databases(work: Path, encoder_dir: Path, seed: int = DB_SEED) -> dict[str, Path]:
     catalogue = Catalogue.open(f"sqlite:///{work / 'stylevault.db'}")
     catalogue.upgrade()
     with catalogue.write() as session:
@@ -164,7 +169,7 @@ def build_databases(work: Path, encoder_dir: Path) -> dict[str, Path]:
         actors.add(session, "admin", "gia", ["generator"])
     rows = []
     for style in DATABASES:
-        for row in world.write(work / "data", world.samples([style], seed=DB_SEED)):
+        for row in world.write(work / "data", world.samples([style], seed=seed)):
             rows.append({**row, "collection": style, "licence": "CC0-1.0"})
     ingest(catalogue, "sam", work / "data", manifest=write_manifest(work / "data.csv", rows), progress=False)
     with catalogue.write() as session:
@@ -190,6 +195,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--judge-steps", type=int, default=1600)
     parser.add_argument("--guidance", type=float, default=GUIDANCE, help="classifier-free guidance scale")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="the validation split for choosing settings: databases rendered with other seeds, and "
+        "prompts outside the bench's default 24",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/style_swap"))
     parser.add_argument("--gallery", type=Path, default=None, help="also write the gallery PNG here")
     parser.add_argument(
@@ -216,13 +227,18 @@ def main() -> None:
     judge, judge_accuracy = train_judge(args.judge_steps)
     print(f"judge (clean renders it never trained on): {json.dumps(judge_accuracy)}", flush=True)
 
-    catalogue, folders = build_databases(args.out, models["encoder"])
+    catalogue, folders = build_databases(
+        args.out, models["encoder"], VALIDATION_SEED if args.validation else DB_SEED
+    )
     handles = {style: IndexHandle.open(catalogue, folder) for style, folder in folders.items()}
     encoder = load_encoder(f"local-dir:{models['encoder']}", device="cpu")
     plugin = load_generator()
     model = plugin.load_model(models["rdm"], device="cpu")
     # A seeded sample of the contents: every shape, colour, size and position appears among 24.
     contents = random.Random(0).sample(world.CONTENTS, min(args.prompts, len(world.CONTENTS)))
+    if args.validation:  # prompts the bench never uses (with its default 24), on other database renders
+        unused = [c for c in world.CONTENTS if c not in random.Random(0).sample(world.CONTENTS, 24)]
+        contents = random.Random(1).sample(unused, min(args.prompts, len(unused)))
     rng = random.Random(0)
     conditions = ("retrieval", "text only", "random style")
     results = []  # one row per generated image
