@@ -134,7 +134,7 @@ def build_demo_models(
     out: Path,
     *,
     clip_steps: int = 3000,
-    rdm_steps: int = 7000,
+    rdm_steps: int = 8000,
     per_content: int = 2,
     clip_batch: int = 128,
     rdm_batch: int = 32,

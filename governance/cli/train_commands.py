@@ -148,7 +148,7 @@ def train_demo_models(
     out_dir: OutOption,
     work: Annotated[Path, typer.Option(help="Where the training catalogue, world and indexes go.")],
     clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 3000,
-    rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 7000,
+    rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 8000,
     per_content: Annotated[int, typer.Option(help="Images of each content in each training style.")] = 2,
     text_to_time: TextToTimeOption = True,
     neighbours_by: NeighboursByOption = "style",
