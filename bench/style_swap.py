@@ -2,7 +2,7 @@
 
     python bench/style_swap.py [--prompts 24] [--n 2] [--steps 25] [--out bench/out/style_swap]
                                [--gallery docs/style_swap.png] [--models DIR] [--threads 1]
-                               [--guidance 1.0] [--validation]
+                               [--guidance 1.0] [--k 4] [--validation]
 
 Databases: one style set per style, each the world's 72 contents rendered in that style with seeds
 the demo models never trained on, ingested, approved, published and indexed under the commercial
@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--judge-steps", type=int, default=1600)
     parser.add_argument("--guidance", type=float, default=GUIDANCE, help="classifier-free guidance scale")
+    parser.add_argument("--k", type=int, default=K, help="neighbours retrieved (the demo RDM trained on 4)")
     parser.add_argument(
         "--validation",
         action="store_true",
@@ -249,7 +250,7 @@ def main() -> None:
             other = rng.choice([s for s in DATABASES if s != style])
             for condition in conditions:
                 handle = handles[other if condition == "random style" else style]
-                k = 0 if condition == "text only" else K
+                k = 0 if condition == "text only" else args.k
                 request = Request(
                     prompt=content.caption,
                     k=k,
@@ -324,8 +325,8 @@ def main() -> None:
         )
     summary = (
         f"{len(contents)} prompts x {len(DATABASES)} databases x {len(conditions)} conditions x "
-        f"{args.n} images = {len(results)} images, {args.steps} DDIM steps, guidance {args.guidance}, k {K}; "
-        "generation took "
+        f"{args.n} images = {len(results)} images, {args.steps} DDIM steps, guidance {args.guidance}, "
+        f"k {args.k}; generation took "
         f"{seconds:.0f}s on {cpu_name()} ({os.cpu_count()} cores, "
         f"torch threads {torch.get_num_threads()}); whole run {time.monotonic() - began:.0f}s"
     )
