@@ -320,8 +320,7 @@ def main() -> None:
         per_db.append(
             f"| {style} | {'yes' if style in world.HELD_OUT else 'no'} "
             f"| {rate(rows, lambda r: r['style'] == r['database'])} "
-            f"| {rate(rows, lambda r: r['style'].split('-')[0] == r['database'].split('-')[0])} "
-            f"| {rate(rows, lambda r: r['style'].split('-')[1] == r['database'].split('-')[1])} "
+            f"| {rate(rows, same_part('palette'))} | {rate(rows, same_part('texture'))} "
             f"| {rate(rows, lambda r: r['shape'] == r['want_shape'] and r['colour'] == r['want_colour'])} |"
         )
     summary = (
@@ -339,6 +338,11 @@ def main() -> None:
         write_gallery(gallery, contents[:6], args.gallery)
         print(f"gallery: {args.gallery}")
     catalogue.dispose()
+
+
+def same_part(part: str):
+    """A test of a result row: the judged style's `part` (palette or texture) is the database's."""
+    return lambda r: getattr(world.STYLES[r["style"]], part) == getattr(world.STYLES[r["database"]], part)
 
 
 def cpu_name() -> str:
