@@ -54,8 +54,8 @@ def test_held_out_styles_are_new_combinations_of_parts_seen_in_training():
     assert len(world.TRAINING_STYLES) + len(world.HELD_OUT) == len(world.STYLES)
     held = [world.STYLES[name] for name in world.HELD_OUT]
     assert len({s.palette for s in held}) == len({s.texture for s in held}) == len(held)
+    training = [world.STYLES[name] for name in world.TRAINING_STYLES]
     for style in held:
-        training = [world.STYLES[name] for name in world.TRAINING_STYLES]
         assert sum(s.palette == style.palette for s in training) == len(world.TEXTURES) - 1
         assert sum(s.texture == style.texture for s in training) == len(world.PALETTES) - 1
     # The demo collections' looks are signature styles, palette and texture of one index.
