@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from governance import audit, licences
@@ -80,41 +81,39 @@ class BatchWriter:
             self.summary.rejections[failure.reason] = self.summary.rejections.get(failure.reason, 0) + 1
 
     def _images(self, session: Session, examined) -> tuple[dict[str, int], dict[str, int]]:
-        """Insert the images not yet catalogued; return sha256 -> id for all and for the new ones."""
+        """Insert the images not yet catalogued; return sha256 -> id for all and for the new ones.
+
+        An image another ingest inserts meanwhile (overlapping runs of the same files on PostgreSQL)
+        is a duplicate here, not a failure: the insert skips a sha256 that is already there, and
+        rows go in sha256 order so that two runs never wait on each other's rows crosswise."""
         shas = {result.sha256 for _, result in examined}
         if not shas:
             return {}, {}
         table = Image.__table__
-        ids = dict(
-            session.execute(sa.select(table.c.sha256, table.c.id).where(table.c.sha256.in_(shas))).all()
-        )
-        rows, seen = [], set(ids)
+        known = sa.select(table.c.sha256, table.c.id).where(table.c.sha256.in_(shas))
+        rows, seen = {}, set(dict(session.execute(known).all()))
         now = utcnow()
         for _, result in examined:
-            if result.sha256 in seen:
+            if result.sha256 in seen or result.sha256 in rows:
                 continue
-            seen.add(result.sha256)
-            rows.append(
-                dict(
-                    sha256=result.sha256,
-                    phash=result.phash,
-                    format=result.format,
-                    mode=result.mode,
-                    width=result.width,
-                    height=result.height,
-                    size_bytes=result.size_bytes,
-                    first_seen_at=now,
-                    ingest_run_id=self.run_id,
-                    ingested_by=self.actor_id,
-                    state="pending",
-                )
+            rows[result.sha256] = dict(
+                sha256=result.sha256,
+                phash=result.phash,
+                format=result.format,
+                mode=result.mode,
+                width=result.width,
+                height=result.height,
+                size_bytes=result.size_bytes,
+                first_seen_at=now,
+                ingest_run_id=self.run_id,
+                ingested_by=self.actor_id,
+                state="pending",
             )
         new_ids: dict[str, int] = {}
         if rows:
-            inserted = session.execute(sa.insert(table).returning(table.c.sha256, table.c.id), rows)
-            new_ids = dict(inserted.all())
-        ids.update(new_ids)
-        return ids, new_ids
+            statement = _insert_new(session, table).returning(table.c.sha256, table.c.id)
+            new_ids = dict(session.execute(statement, [rows[sha] for sha in sorted(rows)]).all())
+        return dict(session.execute(known).all()), new_ids
 
     def _source_values(self, offer: Offer, result: Examined, image_id: int) -> dict:
         row = offer.row.values if offer.row else {}
@@ -151,80 +150,78 @@ class BatchWriter:
         )
 
     def _sources(self, session: Session, examined, ids, new_ids, changes) -> set[int]:
-        """Add each offer as a source of its image, merging one that is already known.
+        """Add each offer as a source of its image, or update the source it already is.
 
-        Returns the ids of images whose sources changed (their licence is derived again)."""
+        A source is one place: its locator and its path. Two files under one URL are two sources,
+        each with its own licence statement (DESIGN.md rule 2); the same place offered again
+        changes nothing unless what it says changed. Returns the ids of images whose sources
+        changed (their licence is derived again)."""
         table = Source.__table__
-        # The same source twice (one image, one locator): the last stands, within a batch as across
-        # batches, so the catalogue does not depend on where the batches fall.
-        wanted: dict[tuple[int, str], dict] = {}
+        wanted: dict[tuple[int, str, str], dict] = {}
         for offer, result in examined:
             values = self._source_values(offer, result, ids[result.sha256])
-            wanted[values["image_id"], values["locator"]] = values
-        image_ids = {image_id for image_id, _ in wanted}
-        known = (
-            {
-                (row.image_id, row.locator): row
-                for row in session.execute(sa.select(table).where(table.c.image_id.in_(image_ids))).all()
-            }
-            if image_ids
-            else {}
-        )
-        inserts: dict[tuple[int, str], dict] = {}
+            wanted.setdefault(_place(values), values)
+        image_ids = {image_id for image_id, _, _ in wanted}
+        known = {
+            _place(row._asdict()): row
+            for row in session.execute(sa.select(table).where(table.c.image_id.in_(image_ids))).all()
+        }
+        inserts: list[dict] = []
         touched: set[int] = set()
-        fresh = set(new_ids.values())
         now = utcnow()
-        for key, values in wanted.items():
+        for key, values in sorted(wanted.items()):
             existing = known.get(key)
             if existing is None:
-                inserts[key] = {**values, "retrieved_at": now}
-                touched.add(values["image_id"])
-                if values["image_id"] not in fresh:
-                    changes.append(
-                        audit.Change("source.add", "image", values["image_id"], None, _source_state(values))
-                    )
+                inserts.append({**values, "retrieved_at": now})
                 continue
             before = {name: getattr(existing, name) for name in SOURCE_FIELDS}
             after = {name: values[name] for name in SOURCE_FIELDS}
-            if before != after or existing.raw_metadata != values["raw_metadata"]:
-                session.execute(
-                    sa.update(table)
-                    .where(table.c.id == existing.id)
-                    .values(
-                        **after,
-                        raw_metadata=values["raw_metadata"],
-                        retrieved_at=now,
-                        ingest_run_id=self.run_id,
-                    )
+            if before == after and existing.raw_metadata == values["raw_metadata"]:
+                continue
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == existing.id)
+                .values(
+                    **after, raw_metadata=values["raw_metadata"], retrieved_at=now, ingest_run_id=self.run_id
                 )
-                touched.add(values["image_id"])
-                if before != after:
-                    changes.append(
-                        audit.Change(
-                            "source.update",
-                            "image",
-                            values["image_id"],
-                            {"locator": existing.locator, **before},
-                            {"locator": existing.locator, **after},
-                        )
-                    )
+            )
+            touched.add(values["image_id"])
+            before, after = _changed(before, after, existing.raw_metadata, values["raw_metadata"])
+            where = {"locator": existing.locator, "path": existing.path}
+            changes.append(
+                audit.Change("source.update", "image", values["image_id"], where | before, where | after)
+            )
         if inserts:
-            session.execute(sa.insert(table), list(inserts.values()))
+            statement = _insert_new(session, table).returning(table.c.image_id, table.c.locator, table.c.path)
+            added = {tuple(row) for row in session.execute(statement, inserts).all()}
+            fresh = set(new_ids.values())
+            first_of_new: set[int] = set()
+            for values in inserts:
+                if _place(values) not in added:
+                    continue  # another ingest recorded the same place meanwhile
+                touched.add(values["image_id"])
+                if values["image_id"] in fresh and values["image_id"] not in first_of_new:
+                    first_of_new.add(values["image_id"])  # recorded by its image.ingest event
+                    continue
+                changes.append(
+                    audit.Change("source.add", "image", values["image_id"], None, _source_state(values))
+                )
         return touched
 
     def _licences(self, session: Session, touched: set[int], new_ids: dict[str, int], changes) -> None:
         """Derive the licence of every image whose sources changed; record what changed."""
         if not touched:
             return
+        # The licence rows are locked (in id order, as every writer takes them) before the sources are
+        # read: an overlapping ingest that adds a source to the same image waits, then derives from
+        # every source, this batch's included, instead of overwriting this derivation with its own.
+        locked = sa.select(Licence).where(Licence.image_id.in_(touched)).order_by(Licence.image_id)
+        current = {lic.image_id: lic for lic in session.scalars(locked.with_for_update())}
         sources: dict[int, list] = {}
         for row in session.execute(
             sa.select(Source.__table__).where(Source.image_id.in_(touched)).order_by(Source.id)
         ).all():
             sources.setdefault(row.image_id, []).append(row)
-        current = {
-            lic.image_id: lic
-            for lic in session.scalars(sa.select(Licence).where(Licence.image_id.in_(touched)))
-        }
         fresh = set(new_ids.values())
         inserts, rederived = [], []
         now = utcnow()
@@ -304,10 +301,43 @@ class BatchWriter:
             )
 
 
+def _place(values: dict) -> tuple[int, str, str]:
+    """What makes a source distinct: its image, locator and path (the unique key of `source`)."""
+    return values["image_id"], values["locator"], values["path"]
+
+
+def _insert_new(session: Session, table: sa.Table):
+    """An INSERT that skips a row whose unique key is already taken, on SQLite and on PostgreSQL.
+
+    Both tables it serves have one unique key besides the id (image: sha256; source: its place), so
+    no conflict target is named, which also lets the code run on a catalogue still at an older
+    revision whose key was another (the migration tests ingest at 0001)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _changed(before: dict, after: dict, old_metadata: dict, new_metadata: dict) -> tuple[dict, dict]:
+    """The fields of a source that changed, before and after; raw metadata counts as one field."""
+    names = [name for name in SOURCE_FIELDS if before[name] != after[name]]
+    old, new = {n: before[n] for n in names}, {n: after[n] for n in names}
+    if old_metadata != new_metadata:
+        old["raw_metadata"], new["raw_metadata"] = old_metadata, new_metadata
+    return old, new
+
+
 def _source_state(values: dict) -> dict:
     return {
         name: values.get(name)
-        for name in ("locator", "collection", "creator", "title", "licence_raw", "attribution", "opt_out")
+        for name in (
+            "locator",
+            "path",
+            "collection",
+            "creator",
+            "title",
+            "licence_raw",
+            "attribution",
+            "opt_out",
+        )
     }
 
 

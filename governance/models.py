@@ -140,17 +140,21 @@ class Image(SQLModel, table=True):
 
 
 class Source(SQLModel, table=True):
-    """Where an image was found. The same bytes listed twice keep both sources."""
+    """One place an image was found: a file (`path`) and where it says it came from (`locator`).
+
+    The same bytes found in two places keep two sources, each with its own licence statement, even
+    when both places name one URL (DESIGN.md rule 2)."""
 
     __tablename__ = "source"
-    __table_args__ = (sa.UniqueConstraint("image_id", "locator"),)
+    __table_args__ = (sa.UniqueConstraint("image_id", "locator", "path"),)
 
     id: int | None = Field(default=None, primary_key=True)
     image_id: int = Field(foreign_key="image.id", nullable=False, index=True)
     ingest_run_id: int = Field(foreign_key="ingest_run.id", nullable=False)
-    # The source URL when one is given, else the file's absolute path: what makes a source distinct.
+    # The source URL when one is given, else the file's absolute path; with the path, what makes a
+    # source distinct.
     locator: str = Field(sa_type=sa.Text, nullable=False)
-    path: str | None = Field(default=None, sa_type=sa.Text)
+    path: str = Field(sa_type=sa.Text, nullable=False)
     url: str | None = Field(default=None, sa_type=sa.Text)
     collection: str | None = Field(default=None, sa_type=sa.Text, index=True)
     creator: str | None = Field(default=None, sa_type=sa.Text)

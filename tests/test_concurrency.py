@@ -21,7 +21,7 @@ from governance import actors, audit, review
 from governance.catalogue import Catalogue
 from governance.errors import Refused
 from governance.ingest import ingest
-from governance.models import APPROVAL_STATES, Actor, AuditEvent, Image
+from governance.models import APPROVAL_STATES, Actor, AuditEvent, Image, IngestRun, Licence, Source
 from tests.factories import folder_of_images, write_csv
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -87,7 +87,17 @@ def upgrade(cat: Catalogue) -> dict:
     return {"revision": cat.revision()}
 
 
-JOBS = {"decide_each": decide_each, "add_actors": add_actors, "upgrade": upgrade}
+def ingest_folder(cat: Catalogue, actor: str, folder: str, manifest: str, batch_size: int) -> dict:
+    summary = ingest(cat, actor, folder, manifest=manifest, batch_size=batch_size, progress=False)
+    return {"run": summary.run_id, "catalogued": summary.catalogued, "duplicates": summary.duplicates}
+
+
+JOBS = {
+    "decide_each": decide_each,
+    "add_actors": add_actors,
+    "upgrade": upgrade,
+    "ingest_folder": ingest_folder,
+}
 
 
 # ------------------------------------------------------------------ in the test process
@@ -311,3 +321,34 @@ def test_inits_started_together_queue_up(empty_database, tmp_path):
             assert audit.verify(session).ok
     finally:
         cat.dispose()
+
+
+def test_overlapping_ingests_of_the_same_files_catalogue_each_once_and_all_complete(
+    catalogue, team, tmp_path
+):
+    # Four runs ingest the same 40 files at the same moment, in small batches, so that their inserts of
+    # the same sha256s and the same places overlap. Each file is catalogued once over all the runs and
+    # is a duplicate in the others; no run fails on the unique keys (on PostgreSQL 3 of 4 did).
+    paths = folder_of_images(tmp_path / "in", 40)
+    manifest = write_csv(
+        tmp_path / "manifest.csv",
+        [
+            {"path": p.name, "licence": "CC0" if n % 2 else "MIT", "source_url": "https://example.com/pack"}
+            for n, p in enumerate(paths)
+        ],
+    )
+    args = ("sam", str(tmp_path / "in"), str(manifest), 5)
+    reports = run_together(catalogue, [("ingest_folder", args)] * 4)
+
+    assert sum(r["catalogued"] for r in reports) == 40
+    assert all(r["catalogued"] + r["duplicates"] == 40 for r in reports)
+    with catalogue.read() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Image)) == 40
+        assert session.scalar(sa.select(sa.func.count()).select_from(Source)) == 40
+        statuses = session.execute(sa.select(IngestRun.status, IngestRun.offered)).all()
+        licences = dict(
+            session.execute(sa.select(Licence.status, sa.func.count()).group_by(Licence.status)).all()
+        )
+    assert sorted(statuses) == [("completed", 40)] * 4
+    assert licences == {"normalised": 40}
+    assert_chain_whole(catalogue)

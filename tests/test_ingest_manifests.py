@@ -295,14 +295,20 @@ def test_the_same_bytes_in_two_batches_are_one_image_too(catalogue, team, tmp_pa
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 200])
-def test_one_source_listed_twice_ends_the_same_however_the_batches_fall(
+def test_two_places_under_one_url_are_two_sources_however_the_batches_fall(
     catalogue, team, tmp_path, batch_size
 ):
-    # Three rows give the same source URL for the same bytes: one image, one source, the last row's.
+    # A package ships one picture three times under one source URL, with different licences (as
+    # Debian's copyright files do): one image, three sources, each with its own statement, and the
+    # disagreement flagged. Before sources were per place, the last row overwrote the other two.
     root = tmp_path / "in"
     data = png(63)
     rows = []
-    for name, licence in (("a", "MIT"), ("b", "CC0-1.0"), ("c", "CC-BY-4.0")):
+    for name, licence in (
+        ("a", "GPL-3.0-or-later OR CC-BY-SA-3.0"),
+        ("b", "GPL-3.0-or-later OR CC-BY-SA-3.0"),
+        ("c", "GPL-2.0-or-later"),
+    ):
         write(root / f"{name}.png", data)
         rows.append(
             {"path": f"{name}.png", "source_url": "https://example.com/1", "title": name, "licence": licence}
@@ -311,11 +317,24 @@ def test_one_source_listed_twice_ends_the_same_however_the_batches_fall(
 
     summary = ingest(catalogue, "sam", root, manifest=manifest, batch_size=batch_size, progress=False)
 
-    assert_reconciled(catalogue, summary, (3, 1, 2, 0), sources=1)
-    _, lic, (source,) = image_of(catalogue, data)
-    assert (source.path, source.title, source.licence_raw) == (str(root / "c.png"), "c", "CC-BY-4.0")
-    assert (lic.spdx, lic.status) == ("CC-BY-4.0", "normalised")
-    assert summary.licences == {"normalised": 1}
+    assert_reconciled(catalogue, summary, (3, 1, 2, 0), sources=3)
+    _, lic, sources = image_of(catalogue, data)
+    assert [(s.path, s.url, s.title, s.licence_raw) for s in sources] == [
+        (str(root / f"{row['title']}.png"), "https://example.com/1", row["title"], row["licence"])
+        for row in rows
+    ]
+    assert (lic.spdx, lic.status) == (None, "conflict")
+    assert "GPL-2.0-or-later" in lic.note and "GPL-3.0-or-later OR CC-BY-SA-3.0" in lic.note
+    # Every place is on record: the image's ingest names the first, a source.add each other.
+    assert actions(catalogue).count("image.ingest") == 1
+    assert actions(catalogue).count("source.add") == 2
+    assert summary.licences == {"conflict": 1}
+
+    # A second identical ingest changes nothing but recording the run.
+    events = count(catalogue, AuditEvent)
+    again = ingest(catalogue, "sam", root, manifest=manifest, batch_size=batch_size, progress=False)
+    assert_reconciled(catalogue, again, (3, 0, 3, 0), sources=0)
+    assert actions(catalogue)[events:] == ["ingest.start", "ingest.finish"]
 
 
 # ---------------------------------------------------------------- re-ingest
