@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -24,13 +25,19 @@ from sqlmodel import Session
 from governance import actors, audit
 from governance.batches import BatchWriter
 from governance.catalogue import Catalogue
-from governance.errors import BadInput
+from governance.errors import BadInput, StylevaultError
 from governance.examine import Examined, Failed, examine
 from governance.manifest import read_manifest
 from governance.models import IngestRun, Licence, Source, utcnow
 from governance.offers import Offer, offers_from_folder, offers_from_manifest, printable
 
 BATCH_SIZE = 200
+
+
+class WorkerDied(StylevaultError):
+    """A worker process reading files died; the run is recorded as failed and a rerun completes it."""
+
+    exit_code = 2
 
 
 def _examine_offer(offer: Offer, store_root: Path) -> Examined | Failed:
@@ -103,7 +110,15 @@ def _ordered_results(
             if not pending:
                 return
             part, future = pending.pop(0)
-            yield from zip(part, future.result(), strict=True)
+            try:
+                examined = future.result()
+            except BrokenProcessPool as exc:
+                raise WorkerDied(
+                    f"{part[0].display}: an ingest worker died while reading this file or one of the "
+                    f"{len(part) - 1} after it (killed, or out of memory); every batch before it is "
+                    "committed: run the same ingest again to complete the job"
+                ) from exc
+            yield from zip(part, examined, strict=True)
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

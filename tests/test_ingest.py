@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +21,11 @@ from PIL import Image
 from sqlalchemy.engine import make_url
 
 from governance import actors, audit, store
+from governance import ingest as ingest_module
 from governance.batches import BatchWriter
 from governance.catalogue import Catalogue
 from governance.errors import Refused
+from governance.examine import examine
 from governance.ingest import ingest
 from governance.models import AuditEvent, IngestRun, Licence, Rejection, Source
 from governance.models import Image as ImageRow
@@ -498,6 +502,39 @@ def test_two_worker_processes_give_exactly_the_catalogue_one_gives(
     assert_reconciled(other_catalogue, one, (offered, 34, 1, 3))
     assert two.as_dict() | {"seconds": 0} == one.as_dict() | {"seconds": 0}
     assert _everything(catalogue) == _everything(other_catalogue)
+
+
+def _die_on_poison(path, store_root):
+    """Stands in for examine in a forked worker: the file named poison.png kills its process."""
+    if Path(path).name == "poison.png":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return examine(path, store_root)
+
+
+def test_a_killed_worker_fails_the_run_with_one_line_and_a_rerun_completes_it(
+    cli, catalogue, team, tmp_path, monkeypatch
+):
+    # A worker process killed mid-run (the OOM killer, a kill -9) ended ingest in a BrokenProcessPool
+    # traceback. Now: one line naming the file, exit 2, the run recorded as failed, the batches before
+    # it committed, and the same ingest again completes the job.
+    root = tmp_path / "in"
+    for n in range(40):
+        write(root / f"img-{n:02d}.png", png(700 + n))
+    write(root / "poison.png", png(799))
+    monkeypatch.setattr(ingest_module, "examine", _die_on_poison)
+
+    result = cli("ingest", root, "--workers", "2", actor="sam")
+
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "an ingest worker died" in line and "run the same ingest again" in line
+    with catalogue.read() as session:
+        (run,) = session.scalars(sa.select(IngestRun)).all()
+    assert run.status == "failed" and run.offered == run.catalogued + run.duplicates + run.rejected
+    monkeypatch.undo()
+    again = ingest(catalogue, "sam", root, workers=2, progress=False)
+    assert count(catalogue, ImageRow) == 41
+    assert again.catalogued == 41 - run.catalogued
 
 
 # ---------------------------------------------------------------- the command line
