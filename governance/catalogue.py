@@ -61,11 +61,18 @@ def create_engine(url: str) -> sa.Engine:
     raise BadInput(f"--db: unsupported database {parsed.get_backend_name()!r} (use sqlite or postgresql)")
 
 
-def default_store(url: str) -> Path:
-    """The content store sits beside a SQLite file (`x.db` -> `x.store/`); elsewhere in the cwd."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite catalogue URL (None for PostgreSQL or an in-memory database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        db_path = Path(parsed.database).expanduser().resolve()
+        return Path(parsed.database).expanduser().resolve()
+    return None
+
+
+def default_store(url: str) -> Path:
+    """The content store sits beside a SQLite file (`x.db` -> `x.store/`); elsewhere in the cwd."""
+    db_path = sqlite_file(url)
+    if db_path is not None:
         return db_path.with_name(db_path.stem + ".store")
     return Path("stylevault-store").resolve()
 
@@ -128,6 +135,10 @@ class Catalogue:
         from alembic.script import ScriptDirectory
 
         head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+        db_path = sqlite_file(self.url)
+        if db_path is not None and not db_path.exists():
+            # Connecting would create an empty file, and the next command would find it "uninitialised".
+            raise BadInput(f"no catalogue at {self.safe_url}: run `stylevault init` first")
         current = self.revision()
         if current is None:
             raise BadInput(f"no catalogue at {self.safe_url}: run `stylevault init` first")

@@ -325,6 +325,33 @@ def test_require_current_refuses_a_missing_catalogue(fresh):
     assert run.stderr.strip() == f"stylevault: no catalogue at {fresh.safe_url}: run `stylevault init` first"
 
 
+def test_a_read_command_on_a_sqlite_path_that_does_not_exist_creates_nothing(tmp_path):
+    # It used to leave an empty .db behind, which the next command took for an uninitialised catalogue.
+    target = tmp_path / "typo.db"
+    for command_line in (["images", "list"], ["audit", "verify"], ["report", "licences"]):
+        run = CliRunner().invoke(app, ["--db", f"sqlite:///{target}", *command_line], catch_exceptions=False)
+        assert run.exit_code == 2
+        assert (
+            run.stderr.strip()
+            == f"stylevault: no catalogue at sqlite:///{target}: run `stylevault init` first"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_postgresql_catalogue_says_where_its_default_content_store_goes(fresh, tmp_path, monkeypatch):
+    if not fresh.url.startswith("postgresql"):
+        pytest.skip("a SQLite catalogue keeps its store beside its file")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STYLEVAULT_STORE", raising=False)
+    fresh.upgrade()
+    run = CliRunner().invoke(app, ["--db", fresh.url, "images", "list"], catch_exceptions=False)
+    assert run.exit_code == 0
+    assert f"content store {tmp_path / 'stylevault-store'}" in run.stderr
+    assert "set --store or STYLEVAULT_STORE" in run.stderr
+    with_store = ["--db", fresh.url, "--store", str(tmp_path / "kept"), "images", "list"]
+    assert CliRunner().invoke(app, with_store, catch_exceptions=False).stderr == ""
+
+
 def test_require_current_refuses_a_catalogue_stamped_back(fresh, tmp_path):
     fresh.upgrade()
     populate(fresh, tmp_path)

@@ -114,11 +114,19 @@ def handled(fn):
 
 
 def catalogue(*, current: bool = True):
-    from governance.catalogue import Catalogue
+    from governance.catalogue import Catalogue, sqlite_file
 
     cat = Catalogue.open(settings.db, settings.store)
     if current:
         cat.require_current()
+    if settings.store is None and sqlite_file(cat.url) is None and not cat.store.exists():
+        # A PostgreSQL catalogue has no file to put its store beside: say where it goes, once.
+        err.print(
+            f"stylevault: content store {cat.store} (thumbnails, evidence, caches) does not exist yet and "
+            "will be made here; set --store or STYLEVAULT_STORE to keep it in one place for every user",
+            markup=False,
+            highlight=False,
+        )
     return cat
 
 
