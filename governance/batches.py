@@ -84,8 +84,8 @@ class BatchWriter:
         """Insert the images not yet catalogued; return sha256 -> id for all and for the new ones.
 
         An image another ingest inserts meanwhile (overlapping runs of the same files on PostgreSQL)
-        is a duplicate here, not a failure: the insert skips a sha256 that is already there, and
-        rows go in sha256 order so that two runs never wait on each other's rows crosswise."""
+        is a duplicate here, not a failure: the insert skips a sha256 that is already there. Rows go
+        in the order offered, so image ids follow the collection's order."""
         shas = {result.sha256 for _, result in examined}
         if not shas:
             return {}, {}
@@ -112,7 +112,7 @@ class BatchWriter:
         new_ids: dict[str, int] = {}
         if rows:
             statement = _insert_new(session, table).returning(table.c.sha256, table.c.id)
-            new_ids = dict(session.execute(statement, [rows[sha] for sha in sorted(rows)]).all())
+            new_ids = dict(session.execute(statement, list(rows.values())).all())
         return dict(session.execute(known).all()), new_ids
 
     def _source_values(self, offer: Offer, result: Examined, image_id: int) -> dict:
@@ -169,7 +169,7 @@ class BatchWriter:
         inserts: list[dict] = []
         touched: set[int] = set()
         now = utcnow()
-        for key, values in sorted(wanted.items()):
+        for key, values in wanted.items():
             existing = known.get(key)
             if existing is None:
                 inserts.append({**values, "retrieved_at": now})

@@ -16,7 +16,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -36,12 +35,12 @@ from governance import (
     training,
 )
 from governance.catalogue import Catalogue
-from governance.errors import BadInput, Refused
+from governance.errors import Refused
 from governance.generators import Request
 from governance.ingest import ingest
 from governance.policy import load_policy
+from governance.shipped import load_world
 
-WORLD_GROUP = "stylevault.worlds"
 MANIFEST_COLUMNS = [
     "path",
     "source_url",
@@ -63,17 +62,6 @@ MANIFEST_COLUMNS = [
     "size",
     "position",
 ]
-
-
-def load_world(name: str = "demo"):
-    """The demo world registered as `name`: renders the collections and knows the shipped models."""
-    found = {entry.name: entry for entry in entry_points(group=WORLD_GROUP)}
-    if name not in found:
-        raise BadInput(
-            f"no demo world {name!r} in entry-point group {WORLD_GROUP}; "
-            "install stylevault with the generation extra: pip install 'stylevault[generation]'"
-        )
-    return found[name].load()()
 
 
 # A tiny open_clip architecture with random weights: what the first index of the training world is

@@ -2,7 +2,8 @@
 
 An encoder is `MODEL@PRETRAINED` (a built-in architecture with a pretrained tag, weights from the
 local caches), `hf-hub:ORG/REPO` (from the local Hugging Face cache) or `local-dir:PATH` (a folder in
-open_clip's own layout: `open_clip_config.json` + `open_clip_model.safetensors`). Nothing is
+open_clip's own layout: `open_clip_config.json` + `open_clip_model.safetensors`) or `stylevault:WORLD`
+(a world's shipped encoder, e.g. `stylevault:demo`, governance.shipped). Nothing is
 downloaded unless the caller allows it, and missing weights are an error (open_clip itself would
 fall back to random weights with a warning). Its id carries a fingerprint of its weights and
 preprocessing, so every index and embedding cache names exactly the encoder that made it.
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from governance.errors import BadInput
+from governance.shipped import shipped_model
 from governance.store import ArrayCache
 
 BATCH_SIZE = 64
@@ -54,12 +56,17 @@ class EncoderSpec:
 
     @classmethod
     def parse(cls, text: str) -> EncoderSpec:
-        forms = "MODEL@PRETRAINED (e.g. ViT-L-14@openai), hf-hub:ORG/REPO or local-dir:PATH"
+        forms = "MODEL@PRETRAINED (e.g. ViT-L-14@openai), hf-hub:ORG/REPO, local-dir:PATH or stylevault:WORLD"
+        shipped = shipped_model(text, "encoder")
+        if shipped is not None:
+            return cls(text, "local-dir", str(shipped))
         if text.startswith(LOCAL_DIR):
             folder = text[len(LOCAL_DIR) :]
             if not folder:
                 raise BadInput(f"--encoder {text!r}: no folder after local-dir: ({forms})")
-            return cls(text, "local-dir", str(Path(folder).expanduser().resolve()))
+            # Recorded absolute: an index names its encoder's spec for every later load, from anywhere.
+            absolute = str(Path(folder).expanduser().resolve())
+            return cls(LOCAL_DIR + absolute, "local-dir", absolute)
         if text.startswith(HF_HUB):
             repo = text[len(HF_HUB) :]
             if repo.count("/") != 1 or not all(repo.split("/")):
@@ -226,7 +233,7 @@ def load_encoder(text: str, *, allow_download: bool = False, device: str | None 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     with _offline(allow_download):
         _check_weights_present(spec, allow_download)
-        name = spec.text if spec.kind != "builtin" else spec.model
+        name = {"local-dir": LOCAL_DIR + spec.model, "hf-hub": spec.text}.get(spec.kind, spec.model)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name,

@@ -11,6 +11,7 @@ import typer
 
 from governance.cli import JsonFlag, app, catalogue, handled, model_app, provenance_app, settings
 from governance.cli.output import err, out, print_json, print_table
+from governance.shipped import shipped_model
 
 
 class Sampler(StrEnum):
@@ -24,7 +25,11 @@ def generate(
     prompt: str,
     index: Annotated[Path, typer.Option(help="A cleared index folder (verified before use).")],
     model: Annotated[
-        Path, typer.Option(help="A model folder (stylevault-rdm, e.g. from model import-compvis).")
+        str,
+        typer.Option(
+            help="A model folder (stylevault-rdm, e.g. from model import-compvis), or stylevault:WORLD "
+            "for a world's shipped model (stylevault:demo)."
+        ),
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="A new (or empty) folder for the outputs.")],
     k: Annotated[int, typer.Option(help="Neighbours retrieved per prompt; 0 = text only.")] = 10,
@@ -61,8 +66,9 @@ def generate(
         sampler=sampler.value,
         n=n,
     )
+    folder = shipped_model(model, "rdm") or Path(model).expanduser().resolve()
     made = provenance.generate(
-        catalogue(), settings.actor, request, index, model, out_dir, generator=generator, device=device
+        catalogue(), settings.actor, request, index, folder, out_dir, generator=generator, device=device
     )
     if as_json:
         print_json(made.as_dict())
