@@ -87,6 +87,8 @@ class Summary:
             + (f" ({reasons})" if reasons else "")
             + (f"; {flagged} licences flagged for legal" if flagged else "")
             + f" in {self.seconds:.1f}s"
+            + (f"; see `stylevault images rejections --run {self.run_id}`" if self.rejected else "")
+            + ("; see `stylevault images list --flagged`" if flagged else "")
         )
 
 

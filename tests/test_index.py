@@ -218,6 +218,9 @@ def test_bad_builds_are_refused_and_write_nothing(published, encoder_dir, tmp_pa
         build(published, encoder_dir, tmp_path / "x", ref="looks@9")
     with pytest.raises(BadInput, match="nonesuch"):
         build(published, encoder_dir, tmp_path / "x", policy="nonesuch")
+    # A missing parent folder is refused before any encoder is loaded or image embedded.
+    with pytest.raises(BadInput, match=r"--out .*/a/b: folder .*/a does not exist"):
+        index.build(published, "sam", "looks", "commercial", "local-dir:/nowhere", tmp_path / "a" / "b")
     (tmp_path / "taken").mkdir()
     with pytest.raises(BadInput, match="already exists"):
         build(published, encoder_dir, tmp_path / "taken")

@@ -573,6 +573,10 @@ def test_cli_ingest_prints_one_reconciled_line_without_json(cli, team, tmp_path)
     assert "\n" not in line
     assert "2 offered = 1 catalogued + 0 duplicates + 1 rejected (1 empty-file)" in line
     assert "1 licences flagged for legal" in line
+    # The line says where to look next: the rejected files and the flagged licences.
+    assert line.endswith(
+        "; see `stylevault images rejections --run 1`; see `stylevault images list --flagged`"
+    )
 
 
 def _one_line_error(result, code: int, *names: str) -> str:
