@@ -403,19 +403,27 @@ def _read_chunks(path: Path) -> tuple[dict[str, str], bytes]:
 
 
 def find_output(session: Session, path: str | os.PathLike) -> GenerationOutput:
-    """The output a file is: by its run chunks, else its file hash, else the hash of its pixels."""
+    """The output a file is: by its file hash, else the hash of its pixels. The run chunks are a
+    claim anyone can copy into another picture, so they only name where to look: a file whose bytes
+    and pixels are both not the named output's is refused, never vouched for."""
     path = Path(path)
     chunks, data = _read_chunks(path)
+    file_sha256, pixels = hashlib.sha256(data).hexdigest(), chunks["_pixels"]
     o, r = GenerationOutput, GenerationRun
     if "run" in chunks and chunks.get("output", "").isdigit():
-        found = session.scalars(
+        named = session.scalars(
             sa.select(o)
             .join(r, r.id == o.run_id)
             .where(r.run_id == chunks["run"], o.ordinal == int(chunks["output"]))
         ).first()
-        if found is not None:
-            return found
-    for column, value in ((o.sha256, hashlib.sha256(data).hexdigest()), (o.pixels_sha256, chunks["_pixels"])):
+        if named is not None:
+            if file_sha256 == named.sha256 or pixels == named.pixels_sha256:
+                return named
+            raise Refused(
+                f"{path}: these chunks name output {named.ordinal} of run {chunks['run']}, but this file is"
+                " not it (neither its sha256 nor its pixels match the record): provenance forged or edited"
+            )
+    for column, value in ((o.sha256, file_sha256), (o.pixels_sha256, pixels)):
         found = session.scalars(sa.select(o).where(column == value).order_by(o.id)).first()
         if found is not None:
             return found
