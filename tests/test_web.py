@@ -194,6 +194,69 @@ def test_signing_out_ends_the_session(lee):
     assert lee.get("/queue").status_code == 303
 
 
+def replay(catalogue, cookie: str) -> TestClient:
+    """A browser holding a copy of `cookie` (kept from before, or stolen)."""
+    client = client_for(catalogue)
+    client.cookies.set(COOKIE, cookie)
+    return client
+
+
+def test_a_cookie_kept_from_before_signing_out_is_refused(queue):
+    lee, other_browser = client_for(queue), client_for(queue)
+    sign_in(lee, "lee")
+    sign_in(other_browser, "lee")
+    kept = lee.cookies[COOKIE]
+    assert replay(queue, kept).get("/queue").status_code == 200
+    assert post(lee, "/queue", "/signout").status_code == 303
+    stale = replay(queue, kept)
+    refused = stale.get("/queue")
+    assert refused.status_code == 303 and refused.headers["location"] == "/signin?next=/queue"
+    assert "Your session was ended: sign in again." in stale.get("/signin").text
+    assert other_browser.get("/queue").status_code == 303  # signing out ends it everywhere
+    forged_form = replay(queue, kept).post("/images/1/approve", data={"csrf": csrf_of(lee.get("/signin"))})
+    assert forged_form.status_code == 303 and states(queue)[1] == "pending"
+    reasons = {e["after"]["reason"] for e in refusals(queue, "session")}
+    assert reasons == {"the session was ended: its actor signed out, got a new password or was disabled"}
+    with queue.read() as session:
+        [event] = audit.log(session, action="web.signout")
+    assert event["actor"] == "lee" and event["after"] == {"session_generation": 1}
+    assert sign_in(lee, "lee").status_code == 303 and lee.get("/queue").status_code == 200
+
+
+def test_a_new_password_ends_the_actors_sessions(queue):
+    lee, admin = client_for(queue), client_for(queue)
+    sign_in(lee, "lee")
+    sign_in(admin, "admin")
+    kept = lee.cookies[COOKIE]
+    changed = post(
+        admin, "/actors", "/actors/lee/password", password="a new password", again="a new password"
+    )
+    assert changed.status_code == 303
+    assert lee.get("/queue").status_code == 303
+    assert replay(queue, kept).get("/queue").status_code == 303
+    assert admin.get("/queue").status_code == 200  # only lee's sessions end
+    assert sign_in(lee, "lee").status_code == 401  # the old password is gone too
+    assert sign_in(lee, "lee", "a new password").status_code == 303 and lee.get("/queue").status_code == 200
+
+
+def test_a_disabled_actors_session_stays_ended_when_enabled_again(queue):
+    lee, admin = client_for(queue), client_for(queue)
+    sign_in(lee, "lee")
+    sign_in(admin, "admin")
+    kept = lee.cookies[COOKIE]
+    assert post(admin, "/actors", "/actors/lee/disable").status_code == 303
+    assert post(admin, "/actors", "/actors/lee/enable").status_code == 303
+    assert replay(queue, kept).get("/queue").status_code == 303
+
+
+def test_a_cookie_without_a_session_generation_is_refused(queue):
+    """Cookies signed before sessions carried a generation name an actor but no generation."""
+    client = client_for(queue)
+    old = Session(sid="s" * 32, actor="lee", signed_in_at=time.time())
+    client.cookies.set(COOKIE, client.app.state.sessions.dump(old))
+    assert client.get("/queue").status_code == 303
+
+
 # ---------------------------------------------------------------- CSRF, roles, four-eyes
 
 
@@ -502,7 +565,7 @@ def test_an_admin_sets_a_password_from_the_cli_and_the_log_never_holds_it(cli, t
         assert passwords.authenticate(session, "lee", "s3cret-enough").name == "lee"
         assert passwords.authenticate(session, "lee", "wrong-password") is None
         [event] = audit.log(session, action="actor.password_set")
-    assert event["after"] == {"password_set": True} and "s3cret" not in str(event)
+    assert event["after"] == {"password_set": True, "session_generation": 1} and "s3cret" not in str(event)
 
 
 def test_serve_binds_to_loopback_by_default():

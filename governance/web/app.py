@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance import audit
+from governance import actors, audit
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.web import passwords
@@ -29,7 +29,7 @@ from governance.web.desk import (
     session_of,
     text,
 )
-from governance.web.sessions import COOKIE, Sessions, record_refusal
+from governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
 from governance.web.throttle import SignInThrottle
 
 SECURITY_HEADERS = {
@@ -103,8 +103,9 @@ def _error_pages(app: FastAPI) -> None:
         if exc.quiet:
             return Response("sign in first", status_code=401, media_type="text/plain")
         if expired:
-            record_refusal(catalogue_of(request), expired, "session", _where(request), "the session expired")
-            session.say("Your session expired: sign in again.")
+            reason = session.expired_because
+            record_refusal(catalogue_of(request), expired, "session", _where(request), reason)
+            session.say(f"Your session {'expired' if reason == EXPIRED else 'was ended'}: sign in again.")
         elif request.method != "GET":
             record_refusal(catalogue_of(request), None, "session", _where(request), str(exc))
             session.say("Sign in first.")
@@ -193,6 +194,7 @@ def _signin_routes():
             return render(request, "signin.html", None, 429, next=target, name=name, error=error)
         with catalogue.read() as db:
             actor = passwords.authenticate(db, name, password if isinstance(password, str) else "")
+            generation = actors.session_generation(db, actor) if actor is not None else None
         if actor is None:
             throttle.failed(name)
             record_refusal(catalogue, None, "signin", _where(request), f"wrong name or password for {name!r}")
@@ -200,15 +202,31 @@ def _signin_routes():
                 request, "signin.html", None, 401, next=target, name=name, error="Wrong name or password."
             )
         throttle.succeeded(name)
-        session.sign_in(actor.name)
+        session.sign_in(actor.name, generation)
         with catalogue.write() as db:
             audit.record(db, actor.name, [audit.Change("web.signin", "actor", actor.name, None, None)])
         return RedirectResponse(target, status_code=303)
 
     @router.post("/signout")
     def signout(request: Request, form: Form):
-        session_of(request).sign_out()
-        session_of(request).say("Signed out.")
+        """Ends every session the actor has, here and in any other browser (or copied cookie)."""
+        session = session_of(request)
+        if session.actor:
+            with catalogue_of(request).write() as db:
+                actor = actors.find(db, session.actor)
+                current = actors.session_generation(db, actor) if actor is not None else None
+                if current is not None and current == session.generation:
+                    before, after = actors.end_sessions(db, actor)
+                    change = audit.Change(
+                        "web.signout",
+                        "actor",
+                        actor.name,
+                        {"session_generation": before},
+                        {"session_generation": after},
+                    )
+                    audit.record(db, actor.name, [change])
+        session.sign_out()
+        session.say("Signed out.")
         return RedirectResponse("/signin", status_code=303)
 
     return router

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from governance import actors
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
-from governance.web.sessions import CSRF_FIELD, Session, Sessions
+from governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -79,6 +79,10 @@ def _visitor(request: Request, *, quiet: bool) -> Visitor:
                 raise Refused(f"the {config.trusted_header} header names {name!r}, not an enabled actor")
             session.sign_out()
             raise SignInRequired(f"actor {name!r} is unknown or disabled", quiet=quiet)
+        current = None if via_header else actors.session_generation(db, actor)
+        if not via_header and (current is None or session.generation != current):
+            session.ended(ENDED)
+            raise SignInRequired(ENDED, quiet=quiet)
         roles = tuple(actors.roles_of(db, actor))
     request.state.actor = name
     return Visitor(name, roles, via_header)
