@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -663,21 +665,61 @@ def test_failed_sign_ins_are_limited_per_name(queue):
     assert blocked.status_code == 429 and "try again in 15 minutes" in blocked.text
     assert sign_in(client, "kim").status_code == 303  # another name is not held up
     reasons = [e["after"]["reason"] for e in refusals(queue, "signin")]
-    assert reasons[0] == "too many failed sign-ins for 'lee'; refused for 15 more minutes"
+    assert reasons[0] == "too many sign-ins for 'lee' or from testclient; refused for 15 more minutes"
 
 
-def test_the_throttle_forgets_failures_after_its_window():
+def test_forty_wrong_passwords_at_once_get_five_checks(queue):
+    """Real threads against the app: the limit holds while every request is still being checked."""
+    app = client_for(queue).app  # one server, forty browsers
+    clients = [TestClient(app, follow_redirects=False) for _ in range(40)]
+    tokens = [csrf_of(client.get("/signin")) for client in clients]
+    start = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        form = {"csrf": tokens[n], "name": "lee", "password": f"guess {n}", "next": "/queue"}
+        start.wait()
+        return clients[n].post("/signin", data=form).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = sorted(pool.map(guess, range(len(clients))))
+    assert answers == [401] * 5 + [429] * 35
+    checked = [e for e in refusals(queue, "signin") if e["after"]["reason"].startswith("wrong name")]
+    assert len(checked) == 5
+
+
+def test_one_client_trying_many_names_is_refused_and_others_are_not(queue):
+    mallory = client_for(queue, signin_client_attempts=3)
+    for n in range(3):
+        assert sign_in(mallory, f"made-up-{n}").status_code == 401
+    assert sign_in(mallory, "lee").status_code == 429  # no more names from this address
+    lee = TestClient(mallory.app, follow_redirects=False, client=("192.0.2.7", 50000))
+    assert sign_in(lee, "lee").status_code == 303  # the same server, another address
+
+
+def test_a_flood_of_made_up_names_cannot_flush_a_real_names_failures():
+    """The old table forgot the oldest name once 10,000 others had failed; buckets forget nobody."""
     from governance.web.throttle import SignInThrottle
 
-    throttle = SignInThrottle(limit=2, window=60)
-    throttle.failed("lee", now=0)
-    throttle.failed("lee", now=10)
-    assert throttle.wait("lee", now=20) == 40
-    assert throttle.wait("lee", now=60) == 0  # the first failure has aged out
-    throttle.failed("lee", now=61)
-    assert throttle.wait("lee", now=62) == 8
-    throttle.succeeded("lee")
-    assert throttle.wait("lee", now=62) == 0
+    throttle = SignInThrottle(limit=2, window=900, client_limit=1000, buckets=64)
+    assert throttle.attempt("lee", "198.51.100.1", now=0) == 0
+    assert throttle.attempt("lee", "198.51.100.2", now=1) == 0
+    for n in range(10_000):  # from as many addresses: no per-client limit helps here
+        throttle.attempt(f"made-up-{n}", f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", now=2)
+    assert throttle.attempt("lee", "203.0.113.9", now=3) == 897
+    assert throttle.held() <= 64 * 2 + 64 * 1000  # bounded: buckets x limit, names and clients
+
+
+def test_the_throttle_forgets_attempts_after_its_window_and_a_success_clears_its_name():
+    from governance.web.throttle import SignInThrottle
+
+    throttle = SignInThrottle(limit=2, window=60, client_limit=10)
+    assert throttle.attempt("lee", "a", now=0) == 0
+    assert throttle.attempt("lee", "a", now=10) == 0
+    assert throttle.attempt("lee", "a", now=20) == 40  # refused, and not counted
+    assert throttle.attempt("lee", "a", now=60) == 0  # the first attempt has aged out
+    assert throttle.attempt("lee", "a", now=62) == 8
+    throttle.succeeded("lee", "a", now=62)
+    assert throttle.attempt("lee", "a", now=62) == 0
 
 
 def test_an_admin_manages_actors_and_their_passwords_in_the_browser(queue):

@@ -60,7 +60,9 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     app.state.catalogue = catalogue
     app.state.config = config
     app.state.sessions = Sessions(config.secret_key, config.session_seconds)
-    app.state.throttle = SignInThrottle(config.signin_attempts, config.signin_window_seconds)
+    app.state.throttle = SignInThrottle(
+        config.signin_attempts, config.signin_window_seconds, config.signin_client_attempts
+    )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -185,23 +187,23 @@ def _signin_routes():
         session = session_of(request)
         catalogue = catalogue_of(request)
         throttle: SignInThrottle = request.app.state.throttle
-        wait = throttle.wait(name)
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.attempt(name, client)
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
-            reason = f"too many failed sign-ins for {name!r}; refused for {minutes} more minutes"
+            reason = f"too many sign-ins for {name!r} or from {client}; refused for {minutes} more minutes"
             record_refusal(catalogue, None, "signin", _where(request), reason)
-            error = f"Too many failed sign-ins for this name: try again in {minutes} minutes."
+            error = f"Too many failed sign-ins: try again in {minutes} minutes."
             return render(request, "signin.html", None, 429, next=target, name=name, error=error)
         with catalogue.read() as db:
             actor = passwords.authenticate(db, name, password if isinstance(password, str) else "")
             generation = actors.session_generation(db, actor) if actor is not None else None
         if actor is None:
-            throttle.failed(name)
             record_refusal(catalogue, None, "signin", _where(request), f"wrong name or password for {name!r}")
             return render(
                 request, "signin.html", None, 401, next=target, name=name, error="Wrong name or password."
             )
-        throttle.succeeded(name)
+        throttle.succeeded(name, client)
         session.sign_in(actor.name, generation)
         with catalogue.write() as db:
             audit.record(db, actor.name, [audit.Change("web.signin", "actor", actor.name, None, None)])

@@ -21,8 +21,10 @@ class WebConfig:
     # Secure cookies even over plain http (behind a TLS-terminating proxy); https requests always get them.
     secure_cookies: bool = False
     session_seconds: int = SESSION_HOURS * 3600
-    # Failed sign-ins one name may have within the window before it is refused outright.
+    # Sign-in attempts one name, and one client address, may make within the window before further
+    # ones are refused outright (governance.web.throttle); a success is not counted.
     signin_attempts: int = 5
+    signin_client_attempts: int = 20
     signin_window_seconds: int = 15 * 60
     page_size: int = 50
 
