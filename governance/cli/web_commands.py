@@ -48,13 +48,12 @@ def serve(
         session_seconds=int(session_hours * 3600),
     )
     if not _loopback(host):
-        err.print(f"stylevault: serving on {host}, reachable from other machines", markup=False)
+        err.print(f"stylevault: serving on {host}, reachable from other machines")
     if config.trusted_header:
         err.print(
             f"stylevault: trusting the {config.trusted_header} header: only a proxy may reach this server",
-            markup=False,
         )
-    out.print(f"stylevault review desk on http://{host}:{port}/ over {cat.safe_url}", markup=False)
+    out.print(f"stylevault review desk on http://{host}:{port}/ over {cat.safe_url}")
     uvicorn.run(create_app(cat, config), host=host, port=port, log_level="warning")
 
 
@@ -89,4 +88,4 @@ def users_passwd(
         raise BadInput("password: give it at the prompt, in STYLEVAULT_PASSWORD or with --password-stdin")
     with catalogue().write() as session:
         result = passwords.set_password(session, settings.actor, name, password)
-    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}", markup=False)
+    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}")
