@@ -11,7 +11,7 @@ import pytest
 
 from governance import audit
 from governance.catalogue import Catalogue
-from tests.factories import encode, picture, write, write_csv
+from tests.factories import encode, picture, write, write_csv, write_jsonl
 
 
 @pytest.fixture
@@ -229,3 +229,33 @@ def test_catalogue_text_cannot_drive_the_terminal(catalogue, team, tmp_path, cli
     [source] = json.loads(outputs[3])["sources"]
     assert (source["creator"], source["title"]) == (f"{FORGED}\nsecond line", title)  # kept as found
 
+
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+]
+
+
+def test_the_csv_report_neutralises_formulas(catalogue, team, tmp_path, cli):
+    """OWASP CSV injection: a licence as found that a spreadsheet would run is written as text."""
+    from governance.reports import spreadsheet_cell
+
+    rows = []
+    for n, licence in enumerate(FORMULAS):
+        write(tmp_path / "in" / f"{n}.png", encode(picture(200 + n)))
+        rows.append({"path": f"{n}.png", "licence": licence})
+    assert (
+        cli(
+            "ingest", tmp_path / "in", "--manifest", write_jsonl(tmp_path / "m.jsonl", rows), actor="sam"
+        ).exit_code
+        == 0
+    )
+    report = cli("report", "licences", "--format", "csv").stdout
+    flagged = sorted(r["licence"] for r in csv.DictReader(io.StringIO(report)) if r["section"] == "flagged")
+    assert flagged == sorted("'" + formula for formula in FORMULAS)
+    assert spreadsheet_cell("\tcmd") == "'\tcmd" and spreadsheet_cell("\rcmd") == "'\rcmd"
+    assert spreadsheet_cell("CC0-1.0") == "CC0-1.0" and spreadsheet_cell(3) == 3
+    data = json.loads(cli("report", "licences", "--format", "json").stdout)
+    assert sorted(f["raw"] for f in data["flagged"]) == sorted(FORMULAS)  # kept as found

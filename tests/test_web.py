@@ -3,7 +3,9 @@ review queue at a realistic size, style sets, runs, audit and reports. A real ca
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import re
 import threading
 import time
@@ -547,9 +549,21 @@ def test_the_audit_log_filters_and_verifies(lee, queue, attacker):  # noqa: F811
 def test_the_licence_report_and_its_downloads(lee):
     page = lee.get("/reports/licences")
     assert page.status_code == 200 and "CC0-1.0" in page.text and "free for personal use" in page.text
-    csv = lee.get("/reports/licences?format=csv")
-    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("section,licence")
+    download = lee.get("/reports/licences?format=csv")
+    assert download.headers["content-type"].startswith("text/csv") and download.text.startswith(
+        "section,licence"
+    )
     assert lee.get("/reports/licences?format=pdf").status_code == 400
+
+
+def test_the_desks_csv_neutralises_a_formula(lee, queue, tmp_path):
+    formula = "=cmd|' /C calc'!A0"
+    write(tmp_path / "more" / "f.png", encode(picture(399)))
+    manifest = write_csv(tmp_path / "f.csv", [{"path": "f.png", "licence": formula}])
+    ingest(queue, "sam", tmp_path / "more", manifest=manifest, progress=False)
+    download = lee.get("/reports/licences?format=csv")
+    flagged = [r["licence"] for r in csv.DictReader(io.StringIO(download.text)) if r["section"] == "flagged"]
+    assert "'" + formula in flagged and formula not in flagged
 
 
 # ---------------------------------------------------------------- CLI: passwords, serve, the secret
