@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from governance import actors, audit
+from governance.errors import BadInput
 from governance.ingest import ingest
 from governance.models import ActorPassword, Image, Licence
 from governance.web import WebConfig, create_app, passwords
@@ -181,16 +182,48 @@ def test_a_forged_cookie_is_no_session(queue):
     assert client.get("/queue").status_code == 303
 
 
+PROXY = ("10.0.0.5", 41000)
+
+
+def from_address(app, address: tuple[str, int]) -> TestClient:
+    """A browser connecting to the server `app` from `address`."""
+    return TestClient(app, follow_redirects=False, client=address)
+
+
 def test_the_trusted_header_is_honoured_only_when_configured(queue):
     plain = client_for(queue)
     assert plain.get("/queue", headers={"X-Forwarded-User": "lee"}).status_code == 303
-    proxied = client_for(queue, trusted_header="X-Forwarded-User")
+    proxied = from_address(
+        client_for(queue, trusted_header="X-Forwarded-User", trusted_proxies=("10.0.0.0/24",)).app, PROXY
+    )
     page = proxied.get("/queue", headers={"X-Forwarded-User": "lee"})
     assert page.status_code == 200 and 'id="signed-in-as">lee<' in page.text
     unknown = proxied.get("/queue", headers={"X-Forwarded-User": "mallory"})
     assert unknown.status_code == 403 and "names &#39;mallory&#39;, not an enabled actor" in unknown.text
     [event] = refusals(queue, "rule")
     assert event["actor"] is None and "mallory" in event["after"]["reason"]
+
+
+def test_the_trusted_header_is_refused_from_anyone_but_the_proxy(queue):
+    app = client_for(queue, trusted_header="X-Forwarded-User", trusted_proxies=("10.0.0.5",)).app
+    for address in (("127.0.0.1", 50000), ("10.0.0.6", 50000), ("testclient", 50000)):
+        local = from_address(app, address)
+        refused = local.get("/queue", headers={"X-Forwarded-User": "lee"})
+        assert refused.status_code == 403 and "not from the trusted proxy" in refused.text
+        assert local.get("/signin", headers={"X-Forwarded-User": "lee"}).status_code == 403
+        assert local.get("/queue").status_code == 303  # without the header: sign in as anyone does
+    assert from_address(app, PROXY).get("/queue", headers={"X-Forwarded-User": "lee"}).status_code == 200
+    reasons = [e["after"]["reason"] for e in refusals(queue, "rule")]
+    assert reasons[-1] == "the X-Forwarded-User header came from 127.0.0.1, not from the trusted proxy"
+
+
+def test_a_trusted_header_needs_the_proxys_address(cli, team):
+    with pytest.raises(BadInput, match="give --trusted-proxy ADDR"):
+        WebConfig(secret_key=SECRET, trusted_header="X-Forwarded-User")
+    with pytest.raises(BadInput, match="--trusted-proxy: 'proxy.example' is not an IP address"):
+        WebConfig(secret_key=SECRET, trusted_header="X-Forwarded-User", trusted_proxies=("proxy.example",))
+    refused = cli("serve", "--trusted-header", "X-Forwarded-User")
+    assert refused.exit_code == 2 and "give --trusted-proxy ADDR" in refused.stderr
 
 
 def test_signing_out_ends_the_session(lee):
@@ -706,7 +739,7 @@ def test_one_client_trying_many_names_is_refused_and_others_are_not(queue):
     for n in range(3):
         assert sign_in(mallory, f"made-up-{n}").status_code == 401
     assert sign_in(mallory, "lee").status_code == 429  # no more names from this address
-    lee = TestClient(mallory.app, follow_redirects=False, client=("192.0.2.7", 50000))
+    lee = from_address(mallory.app, ("192.0.2.7", 50000))
     assert sign_in(lee, "lee").status_code == 303  # the same server, another address
 
 

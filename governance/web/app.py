@@ -24,6 +24,7 @@ from governance.web.desk import (
     SignInRequired,
     catalogue_of,
     error_page,
+    header_actor,
     local_path,
     render,
     session_of,
@@ -173,9 +174,8 @@ def _signin_routes():
 
     @router.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request, next: str = "/queue"):
-        config = request.app.state.config
         session = session_of(request)
-        if session.actor or (config.trusted_header and request.headers.get(config.trusted_header)):
+        if session.actor or header_actor(request):
             return RedirectResponse(local_path(next, "/queue"), status_code=303)
         return render(request, "signin.html", None, next=local_path(next, "/queue"))
 
