@@ -220,6 +220,11 @@ def test_catalogue_text_cannot_drive_the_terminal(catalogue, team, tmp_path, cli
         cli("report", "licences", "--format", "csv").stdout,
         cli("styleset", "create", f"set{FORGED}", actor="sam").stderr,  # an error naming the value
     ]
+    hidden = f"[/x][black on black]hidden{FORGED}"
+    assert cli("styleset", "create", "marked", "--description", hidden, actor="sam").exit_code == 0
+    listed = cli("styleset", "list")
+    assert listed.exit_code == 0 and "[/x][black on black]hidden\\x1b[2K\\rlicence" in listed.stdout
+    outputs.append(listed.stdout)  # a table cell is text, never rich markup
     for text in outputs:
         assert not re.search("[\x1b\x07\x9b\u202e]", text), text
         assert "licence CC0-1.0 [verified]" not in lines_a_terminal_shows(text), text

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # C0 and C1 controls and DEL, and the marks that reorder or break text without being seen: bidi
 # embeddings, overrides and isolates ("Trojan Source", CVE-2021-42574), line and paragraph separators.
@@ -85,7 +86,8 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=60)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else safe(row.get(c)) for c in columns))
+        # Text, not str: rich would read a str cell as markup (`[/x]` would end the program).
+        table.add_row(*(Text("" if row.get(c) is None else safe(row.get(c))) for c in columns))
     out.console.print(table)
 
 
