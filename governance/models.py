@@ -72,6 +72,9 @@ class ActorPassword(SQLModel, table=True):
     hash: str = Field(sa_type=sa.String(200), nullable=False)
     set_by: int = Field(foreign_key="actor.id", nullable=False)
     set_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # A desk session made at an older generation is refused (governance.actors.end_sessions): signing
+    # out, a new password and disabling the actor move it on.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
 
 
 class ActorRole(SQLModel, table=True):

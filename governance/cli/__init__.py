@@ -95,19 +95,19 @@ def handled(fn):
         try:
             return fn(*args, **kwargs)
         except StylevaultError as exc:
-            err.print(f"stylevault: {exc}", markup=False, highlight=False)
+            err.print(f"stylevault: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlalchemy.exc.IntegrityError as exc:
             detail = str(exc.orig).splitlines()[0]
-            err.print(f"stylevault: refused by the catalogue's constraints: {detail}", markup=False)
+            err.print(f"stylevault: refused by the catalogue's constraints: {detail}")
             raise typer.Exit(1) from None
         except sqlalchemy.exc.DataError as exc:
             detail = str(exc.orig).splitlines()[0]
-            err.print(f"stylevault: the catalogue refused a value: {detail}", markup=False)
+            err.print(f"stylevault: the catalogue refused a value: {detail}")
             raise typer.Exit(2) from None
         except sqlalchemy.exc.OperationalError as exc:
             detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-            err.print(f"stylevault: catalogue unavailable: {detail}", markup=False)
+            err.print(f"stylevault: catalogue unavailable: {detail}")
             raise typer.Exit(2) from None
 
     return wrapper
@@ -124,8 +124,6 @@ def catalogue(*, current: bool = True):
         err.print(
             f"stylevault: content store {cat.store} (thumbnails, evidence, caches) does not exist yet and "
             "will be made here; set --store or STYLEVAULT_STORE to keep it in one place for every user",
-            markup=False,
-            highlight=False,
         )
     return cat
 
