@@ -13,6 +13,7 @@ PERMISSIONS = {
     "actors.manage": {"admin"},
     "ingest": {"steward"},
     "licence.set": {"legal"},
+    "licence.alias": {"legal"},
     "review": {"legal"},
     "styleset.edit": {"steward"},
     "index.build": {"steward"},

@@ -238,11 +238,15 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
     for key in ("attribution", "evidence", "expires_on", "verified_by", "opt_out", "data_mining"):
         if lic.get(key):
             out.print(f"    {key}: {lic[key]}", markup=False)
+    for via in lic.get("via") or []:
+        out.print(f"    via: {via}", markup=False)
     for source in data["sources"]:
         out.print(f"  source {source['locator']}", markup=False)
         for key in ("collection", "creator", "title", "licence_raw", "attribution"):
             if source.get(key):
                 out.print(f"    {key}: {source[key]}", markup=False)
+        for via in source.get("licence_via") or []:
+            out.print(f"      via: {via}", markup=False)
         embedded = source["metadata"].get("embedded")
         if embedded:
             out.print(f"    embedded: {json.dumps(embedded, ensure_ascii=False)}", markup=False)
