@@ -98,7 +98,7 @@ def listing_query(
     if state:
         query = query.where(i.c.state == state)
     if spdx:
-        query = query.where(lic.c.spdx == spdx)
+        query = query.where(lic.c.spdx == _spdx_filter(spdx))
     if licence_status:
         query = query.where(lic.c.status == licence_status)
     if flagged:
@@ -114,6 +114,17 @@ def listing_query(
     if run is not None:
         query = query.where(i.c.ingest_run_id == run)
     return query
+
+
+def _spdx_filter(value: str) -> str:
+    """An SPDX expression as the catalogue stores it, whatever its case; anything else is refused
+    with what it reads as, since matching it against stored expressions would find nothing."""
+    canonical = licences.target_expression(value)
+    if canonical:
+        return canonical
+    read = licences.normalise(value)
+    hint = f"it reads as {read.spdx}: give that" if read.spdx else read.note or "it is empty"
+    raise BadInput(f"--licence: {value!r} is not an SPDX expression ({hint})")
 
 
 def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:

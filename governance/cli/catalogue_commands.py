@@ -174,7 +174,7 @@ class ApprovalState(StrEnum):
 @handled
 def images_list(
     state: Annotated[ApprovalState | None, typer.Option(help="Approval state.")] = None,
-    licence: Annotated[str | None, typer.Option(help="Exact SPDX expression.")] = None,
+    licence: Annotated[str | None, typer.Option(help="SPDX expression, any case.")] = None,
     licence_status: Annotated[
         str | None, typer.Option(help="missing, unrecognised, normalised, conflict, verified.")
     ] = None,
