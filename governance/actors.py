@@ -14,6 +14,7 @@ PERMISSIONS = {
     "actors.manage": {"admin"},
     "ingest": {"steward"},
     "licence.set": {"legal"},
+    "licence.alias": {"legal"},
     "review": {"legal"},
     "styleset.edit": {"steward"},
     "index.build": {"steward"},

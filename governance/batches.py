@@ -8,7 +8,7 @@ run's counts move in the same transaction, so a batch is all there or not there 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from governance import audit, licences
+from governance.aliases import AliasTable
 from governance.catalogue import Catalogue
 from governance.examine import Examined, Failed
 from governance.manifest import parse_bool
@@ -52,9 +53,12 @@ class BatchWriter:
     source: str | None
     licence: str | None
     summary: Summary
+    # The alias table in force, read at the start of each batch's transaction.
+    table: AliasTable | None = field(default=None, init=False)
 
     def write(self, batch: list[tuple[Offer, Examined | Failed]]) -> None:
         with self.catalogue.write() as session:
+            self.table = licences.alias_table(session, deriving=True)
             changes: list[audit.Change] = []
             examined = [(offer, result) for offer, result in batch if isinstance(result, Examined)]
             failed = [(offer, result) for offer, result in batch if isinstance(result, Failed)]
@@ -118,7 +122,7 @@ class BatchWriter:
     def _source_values(self, offer: Offer, result: Examined, image_id: int) -> dict:
         row = offer.row.values if offer.row else {}
         explicit = row.get("licence") or self.licence
-        licence_raw, conflict = licences.source_statement(explicit, result.licence_candidates)
+        licence_raw, conflict = licences.source_statement(explicit, result.licence_candidates, self.table)
         url = row.get("source_url")
         absolute = printable(str(Path(offer.path).absolute()))
         metadata: dict = {
@@ -227,7 +231,7 @@ class BatchWriter:
         now = utcnow()
         sha_of = {image_id: sha for sha, image_id in new_ids.items()}
         for image_id in sorted(touched):
-            fields = licences.derive(sources[image_id], current.get(image_id))
+            fields = licences.derive(sources[image_id], current.get(image_id), self.table)
             if image_id in fresh:
                 inserts.append({"image_id": image_id, "updated_at": now, **fields})
                 first = sources[image_id][0]

@@ -205,6 +205,23 @@ class Licence(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class LicenceAlias(SQLModel, table=True):
+    """A site's own licence alias: a spelling legal has read and maps exactly to one SPDX expression.
+
+    The shipped aliases live in governance/licence_aliases.yaml; these add to them, never override."""
+
+    __tablename__ = "licence_alias"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # aliases.key(text): lower case, spaces squeezed, no final full stop; what lookups compare.
+    key: str = Field(sa_type=sa.Text, nullable=False, unique=True)
+    text: str = Field(sa_type=sa.Text, nullable=False)
+    spdx: str = Field(sa_type=sa.Text, nullable=False)
+    why: str = Field(sa_type=sa.Text, nullable=False)
+    added_by: int = Field(foreign_key="actor.id", nullable=False)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False)
+
+
 class Rejection(SQLModel, table=True):
     """A file offered to ingest that did not become an image, with the reason."""
 

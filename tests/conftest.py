@@ -30,6 +30,7 @@ TABLES_TO_CLEAR = [
     "styleset_member",
     "styleset",
     "audit_event",
+    "licence_alias",
     "rejection",
     "licence",
     "source",

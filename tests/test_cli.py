@@ -118,6 +118,22 @@ def test_images_list_filters_return_every_match_unless_limited(stocked, cli):
     assert text.exit_code == 0 and "6 images" in text.stdout
 
 
+def test_images_list_licence_takes_an_spdx_expression_in_any_case_and_refuses_anything_else(stocked, cli):
+    def ids(value):
+        result = cli("images", "list", "--json", "--licence", value)
+        assert result.exit_code == 0, result.output
+        return [row["id"] for row in json.loads(result.stdout)]
+
+    assert ids("cc-by-4.0") == ids("CC-BY-4.0") == [2, 3]
+    for value, reason in [
+        ("GPL-2", "--licence: 'GPL-2' is not an SPDX expression ('GPL-2' is ambiguous"),
+        ("CC BY 4.0", "it reads as CC-BY-4.0: give that"),
+        ("free for personal use", "no SPDX id, licence name or alias"),
+    ]:
+        refused = cli("images", "list", "--licence", value)
+        assert refused.exit_code == 2 and reason in refused.stderr, refused.output
+
+
 def test_images_show_has_sources_licence_rights_and_history(stocked, cli):
     result = cli("images", "show", "2", "--json")
     assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, index, outputs, provenance, review, stylesets
+from governance import actors, alias_edits, audit, index, outputs, provenance, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
@@ -262,6 +262,7 @@ def populate(cat: Catalogue, folder) -> list[int]:
             assert released["refused"] == []
         with cat.write() as session:
             passwords.set_password(session, "admin", "lee", "correct horse battery")
+            alias_edits.add(session, "lee", "Our Studio Licence", "LicenseRef-studio", "contract 2026-04")
     return ids
 
 

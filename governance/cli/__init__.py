@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 users_app = typer.Typer(no_args_is_help=True, help="Actors and their roles (admin only).")
 images_app = typer.Typer(no_args_is_help=True, help="List and inspect catalogued images.")
-licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences (legal).")
+licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences and licence aliases (legal).")
 review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
@@ -41,6 +41,10 @@ provenance_app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
+licence_alias_app = typer.Typer(
+    no_args_is_help=True, help="The licence alias table: shipped aliases and the site's own (legal)."
+)
+licence_app.add_typer(licence_alias_app, name="alias")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
@@ -137,6 +141,7 @@ from governance.cli import (  # noqa: E402, F401
     catalogue_commands,
     curation_commands,
     generation_commands,
+    licence_commands,
     output_commands,
     train_commands,
     web_commands,

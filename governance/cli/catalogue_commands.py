@@ -174,7 +174,7 @@ class ApprovalState(StrEnum):
 @handled
 def images_list(
     state: Annotated[ApprovalState | None, typer.Option(help="Approval state.")] = None,
-    licence: Annotated[str | None, typer.Option(help="Exact SPDX expression.")] = None,
+    licence: Annotated[str | None, typer.Option(help="SPDX expression, any case.")] = None,
     licence_status: Annotated[
         str | None, typer.Option(help="missing, unrecognised, normalised, conflict, verified.")
     ] = None,
@@ -235,11 +235,15 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
     for key in ("attribution", "evidence", "expires_on", "verified_by", "opt_out", "data_mining"):
         if lic.get(key):
             out.print(f"    {key}: {lic[key]}")
+    for via in lic.get("via") or []:
+        out.print(f"    via: {via}")
     for source in data["sources"]:
         out.print(f"  source {source['locator']}")
         for key in ("collection", "creator", "title", "licence_raw", "attribution"):
             if source.get(key):
                 out.print(f"    {key}: {source[key]}")
+        for via in source.get("licence_via") or []:
+            out.print(f"      via: {via}")
         embedded = source["metadata"].get("embedded")
         if embedded:
             out.print(f"    embedded: {json.dumps(embedded, ensure_ascii=False)}")
