@@ -182,6 +182,7 @@ def build(
         )
         manifest_sha256 = sha256_file(tmp / MANIFEST)
         with catalogue.write() as session:
+            _lock_members(session, names["version_id"])
             _still_cleared(session, policy, ref, on, members)
             actor = actors.require(session, actor_name, "index.build")
             record = IndexBuild(
@@ -234,6 +235,22 @@ def build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Built(index_id, str(out), manifest_sha256, len(members), embedded, search, check.excluded)
+
+
+def _lock_members(session: Session, version_id: int) -> None:
+    """Share-lock the version's image rows, then their licence rows (id order, images before
+    licences, as review and licence changes take theirs) until the record commits: a revocation or
+    licence change either committed first, and the recheck below sees it, or waits for the record,
+    and its restale then finds this index. (SQLite's writer lock already serialises the two.)"""
+    vm, image, lic = StyleSetVersionMember.__table__, Image.__table__, Licence.__table__
+    for table, key in ((image, image.c.id), (lic, lic.c.image_id)):
+        session.execute(
+            sa.select(key)
+            .select_from(table.join(vm, vm.c.image_id == key))
+            .where(vm.c.version_id == version_id)
+            .order_by(key)
+            .with_for_update(read=True, of=table)
+        )
 
 
 def _still_cleared(session: Session, policy: Policy, ref: str, on: date, members: list[dict]) -> None:

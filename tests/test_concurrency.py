@@ -10,18 +10,30 @@ from __future__ import annotations
 import json
 import multiprocessing
 import queue
+import threading
 import time
 import traceback
 from collections import Counter
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
-from governance import actors, audit, review
+from governance import actors, audit, index, review
 from governance.catalogue import Catalogue
 from governance.errors import Refused
 from governance.ingest import ingest
-from governance.models import APPROVAL_STATES, Actor, AuditEvent, Image, IngestRun, Licence, Source
+from governance.models import (
+    APPROVAL_STATES,
+    Actor,
+    AuditEvent,
+    Image,
+    IndexBuild,
+    IngestRun,
+    Licence,
+    Source,
+)
+from tests.conftest import ON_POSTGRES
 from tests.factories import folder_of_images, write_csv
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -352,3 +364,91 @@ def test_overlapping_ingests_of_the_same_files_catalogue_each_once_and_all_compl
     assert sorted(statuses) == [("completed", 40)] * 4
     assert licences == {"normalised": 40}
     assert_chain_whole(catalogue)
+
+
+# ------------------------------------------------------------------ interleavings replayed on PostgreSQL
+
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="row locks: SQLite's writer lock serialises")
+
+
+class Meanwhile:
+    """Run `work` on a second connection in a thread, and wait until it has finished or is waiting
+    for a row lock: the interleaving replayed step by step, not by timing."""
+
+    def __init__(self, cat: Catalogue, work):
+        self.cat, self.work, self.pid, self.error = cat, work, None, None
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        try:
+            with self.cat.write() as session:
+                self.pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+                self.started.set()
+                self.work(session)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.started.set()
+
+    def start_and_wait(self) -> str:
+        """'finished' or 'waiting for a lock'."""
+        self.thread.start()
+        assert self.started.wait(60)
+        watcher = self.cat.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with watcher.connect() as connection:
+            for _ in range(60_000):
+                if not self.thread.is_alive():
+                    return "finished"
+                waiting = connection.execute(
+                    sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": self.pid},
+                ).scalar()
+                if waiting == "Lock":
+                    return "waiting for a lock"
+                time.sleep(0.001)
+        raise AssertionError("the second connection neither finished nor waited for a lock")
+
+    def join(self) -> None:
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+
+
+@postgres_only
+def test_a_revocation_between_an_index_builds_clearance_and_its_record(
+    published, encoder_dir, tmp_path, monkeypatch
+):
+    """lee revokes image 1 on a second connection just after the build rechecked its members and
+    before it recorded them: the revocation waits for the record and then marks it stale (before,
+    it found no index to mark, and a fresh index held the revoked image)."""
+    recheck = index._still_cleared
+    seen = {}
+
+    def revoke_meanwhile(session, *args):
+        recheck(session, *args)
+        meanwhile = Meanwhile(
+            published, lambda other: review.decide(other, "lee", "revoke", ["1"], "takedown")
+        )
+        seen["revoke"] = meanwhile
+        seen["state"] = meanwhile.start_and_wait()
+
+    monkeypatch.setattr(index, "_still_cleared", revoke_meanwhile)
+    built = index.build(
+        published,
+        "sam",
+        "looks",
+        "commercial",
+        f"local-dir:{encoder_dir}",
+        tmp_path / "idx",
+        on=date(2026, 11, 27),
+    )
+    seen["revoke"].join()
+    assert seen["state"] == "waiting for a lock"
+    with published.read() as session:
+        record = session.scalars(sa.select(IndexBuild).where(IndexBuild.index_id == built.index_id)).one()
+        assert session.get(Image, 1).state == "revoked"
+    assert record.stale and "revoked image 1" in record.stale_reason
+    assert not index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
+
