@@ -40,8 +40,7 @@ def styleset_create(
     """Create an empty style set, owned by the acting steward."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        state = stylesets.create(session, settings.actor, name, description)
+    state = catalogue().transact(lambda session: stylesets.create(session, settings.actor, name, description))
     out.print(f"created style set {state['name']} (owner {state['owner']})", markup=False)
 
 
@@ -60,8 +59,9 @@ def styleset_add(
     """Add images to the working membership (NAME, never a published NAME@N)."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    result = catalogue().transact(
+        lambda session: stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    )
     if as_json:
         print_json(result)
     else:
@@ -78,8 +78,7 @@ def styleset_remove(
     """Remove images from the working membership."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.remove(session, settings.actor, name, image)
+    result = catalogue().transact(lambda session: stylesets.remove(session, settings.actor, name, image))
     if as_json:
         print_json(result)
     else:
@@ -96,8 +95,7 @@ def styleset_publish(
     """Freeze the working membership as the next version, NAME@N."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.publish(session, settings.actor, name, note)
+    result = catalogue().transact(lambda session: stylesets.publish(session, settings.actor, name, note))
     if as_json:
         print_json(result)
     else:
