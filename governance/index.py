@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, clearance, copyhash, imaging
+from governance import actors, audit, clearance, copyhash, imaging, policy_texts
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.models import (
@@ -185,6 +185,7 @@ def build(
             _lock_members(session, names["version_id"])
             _still_cleared(session, policy, ref, on, members)
             actor = actors.require(session, actor_name, "index.build")
+            policy_texts.record(session, policy)
             record = IndexBuild(
                 index_id=index_id,
                 path=str(out),
@@ -412,7 +413,7 @@ def restale(
 
 
 def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int], on: date) -> str | None:
-    policy = _policy_of(record)
+    policy = policy_texts.built_under(session, record)
     if isinstance(policy, str):
         return policy
     image, lic = Image.__table__, Licence.__table__
@@ -446,18 +447,6 @@ def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int
     return None
 
 
-def _policy_of(record: IndexBuild) -> Policy | str:
-    """The build's policy as it is now, or why it cannot be judged by it (changed or gone)."""
-    try:
-        policy = load_policy(record.policy)
-    except BadInput:
-        return f"policy {record.policy} can no longer be found"
-    if policy.hash != record.policy_sha256:
-        was, now = record.policy_sha256[:12], policy.hash[:12]
-        return f"policy {record.policy} changed since the build (sha256 {was} -> {now})"
-    return policy
-
-
 # ---------------------------------------------------------------- verify
 
 
@@ -467,6 +456,7 @@ class Verification:
     folder: str
     index_id: str | None = None
     problems: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)  # reported, not problems: a changed policy file
     stale: str | None = None
     manifest: dict | None = None
 
@@ -481,6 +471,7 @@ class Verification:
             "folder": self.folder,
             "index_id": self.index_id,
             "problems": self.problems,
+            "differences": self.differences,
             "stale": self.stale,
             "manifest": summary,
         }
@@ -540,7 +531,7 @@ def verify(
             if record.stale:
                 result.stale = record.stale_reason
     if not problems and record is not None and not record.stale:
-        reason = _live_staleness(catalogue, record, on)
+        reason = _live_staleness(catalogue, record, on, result)
         if reason:
             with catalogue.write() as session:
                 fresh = session.get(IndexBuild, record.id)
@@ -567,11 +558,18 @@ def _against_catalogue(session: Session, record: IndexBuild, ids: list[int], sha
     return []
 
 
-def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date) -> str | None:
-    policy = _policy_of(record)
-    if isinstance(policy, str):
-        return policy
+def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date, result: Verification) -> str | None:
+    """Why a member is no longer cleared on `on` under the policy the build was made under. A policy
+    file that differs now is a difference to report; a build that cannot be judged is a problem, and
+    neither is a reason to mark it stale: the file is whatever the caller's search path finds."""
     with catalogue.read() as session:
+        policy = policy_texts.built_under(session, record)
+        if isinstance(policy, str):
+            result.problems.append(f"cannot be judged: {policy}")
+            return None
+        difference = policy_texts.file_difference(record)
+        if difference:
+            result.differences.append(difference)
         version = session.get(StyleSetVersion, record.styleset_version_id)
         styleset = session.get(StyleSet, version.styleset_id)
         ref = f"{styleset.name}@{version.version}"

@@ -352,6 +352,8 @@ def index_verify(
     if as_json:
         print_json(result.as_dict())
     elif result.ok:
+        for difference in result.differences:
+            err.print(f"stylevault: index {folder}: {difference}", markup=False)
         m = result.manifest
         out.print(
             f"index {result.index_id} verified: {m['count']} members of {m['styleset']['name']}@"
@@ -359,7 +361,7 @@ def index_verify(
             markup=False,
         )
     else:
-        for problem in result.problems:
+        for problem in result.problems + result.differences:
             err.print(f"stylevault: index {folder}: {problem}", markup=False)
     if not result.ok:
         raise typer.Exit(1)
