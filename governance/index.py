@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, clearance, copyhash, imaging, policy_texts
+from governance import actors, audit, clearance, copyhash, imaging, liveness, policy_texts
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.models import (
@@ -132,7 +132,10 @@ def build(
     encoders.require_generation_extra()
     out = Path(out).absolute()
     if out.exists():
-        raise BadInput(f"--out {out}: already exists; an index is never overwritten (choose a new folder)")
+        raise BadInput(
+            f"--out {out}: already exists; an index is never overwritten (choose a new folder; "
+            f"{liveness.interrupted_hint(out)})"
+        )
     if not out.parent.is_dir():
         raise BadInput(f"--out {out}: folder {out.parent} does not exist")
     on = on or date.today()
@@ -175,66 +178,67 @@ def build(
     index_id = uuid.uuid4().hex
     search = "exact" if len(members) < HNSW_THRESHOLD else "hnsw"
     tmp = out.parent / f".{out.name}.tmp-{index_id}"
-    tmp.mkdir()
-    try:
-        manifest = _write(
-            tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
-        )
-        manifest_sha256 = sha256_file(tmp / MANIFEST)
-        with catalogue.write() as session:
-            _lock_members(session, names["version_id"])
-            _still_cleared(session, policy, ref, on, members)
-            actor = actors.require(session, actor_name, "index.build")
-            policy_texts.record(session, policy)
-            record = IndexBuild(
-                index_id=index_id,
-                path=str(out),
-                styleset_version_id=names["version_id"],
-                policy=policy.name,
-                policy_sha256=policy.hash,
-                encoder_id=encoder.id,
-                encoder_weights_sha256=encoder.weights_sha256,
-                manifest_sha256=manifest_sha256,
-                members=len(members),
-                search=search,
-                built_by=actor.id,
+    with liveness.held(catalogue, "index", index_id):  # `doctor` leaves a live build's folders alone
+        tmp.mkdir()
+        try:
+            manifest = _write(
+                tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
             )
-            session.add(record)
-            session.flush()
-            session.execute(
-                sa.insert(IndexMember.__table__),
-                [
-                    {"build_id": record.id, "image_id": m["image_id"], "position": i}
-                    for i, m in enumerate(members)
-                ],
-            )
-            audit.record(
-                session,
-                actor.name,
-                [
-                    audit.Change(
-                        "index.build",
-                        "index",
-                        index_id,
-                        None,
-                        {
-                            "path": str(out),
-                            "styleset": f"{names['styleset']}@{names['version']}",
-                            "policy": policy.name,
-                            "policy_sha256": policy.hash,
-                            "encoder": encoder.id,
-                            "manifest_sha256": manifest_sha256,
-                            "members": len(members),
-                            "excluded": check.excluded,
-                            "catalogue_revision": manifest["catalogue_revision"],
-                        },
-                    )
-                ],
-            )
-            os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            manifest_sha256 = sha256_file(tmp / MANIFEST)
+            with catalogue.write() as session:
+                _lock_members(session, names["version_id"])
+                _still_cleared(session, policy, ref, on, members)
+                actor = actors.require(session, actor_name, "index.build")
+                policy_texts.record(session, policy)
+                record = IndexBuild(
+                    index_id=index_id,
+                    path=str(out),
+                    styleset_version_id=names["version_id"],
+                    policy=policy.name,
+                    policy_sha256=policy.hash,
+                    encoder_id=encoder.id,
+                    encoder_weights_sha256=encoder.weights_sha256,
+                    manifest_sha256=manifest_sha256,
+                    members=len(members),
+                    search=search,
+                    built_by=actor.id,
+                )
+                session.add(record)
+                session.flush()
+                session.execute(
+                    sa.insert(IndexMember.__table__),
+                    [
+                        {"build_id": record.id, "image_id": m["image_id"], "position": i}
+                        for i, m in enumerate(members)
+                    ],
+                )
+                audit.record(
+                    session,
+                    actor.name,
+                    [
+                        audit.Change(
+                            "index.build",
+                            "index",
+                            index_id,
+                            None,
+                            {
+                                "path": str(out),
+                                "styleset": f"{names['styleset']}@{names['version']}",
+                                "policy": policy.name,
+                                "policy_sha256": policy.hash,
+                                "encoder": encoder.id,
+                                "manifest_sha256": manifest_sha256,
+                                "members": len(members),
+                                "excluded": check.excluded,
+                                "catalogue_revision": manifest["catalogue_revision"],
+                            },
+                        )
+                    ],
+                )
+                os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return Built(index_id, str(out), manifest_sha256, len(members), embedded, search, check.excluded)
 
 

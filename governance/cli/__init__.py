@@ -138,6 +138,7 @@ def main() -> None:
 from governance.cli import (  # noqa: E402, F401
     catalogue_commands,
     curation_commands,
+    doctor_commands,
     generation_commands,
     output_commands,
     train_commands,
