@@ -18,6 +18,7 @@ PERMISSIONS = {
     "review": {"legal"},
     "styleset.edit": {"steward"},
     "index.build": {"steward"},
+    "doctor.repair": {"steward"},  # quarantining unrecorded indexes and outputs, closing dead runs
     "generate": {"generator"},
     # Output review: legal or a reviewer signs outputs off; only legal overrides a near-copy flag.
     "output.release": {"legal", "reviewer"},

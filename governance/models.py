@@ -370,6 +370,19 @@ class IndexBuild(SQLModel, table=True):
     stale_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+class PolicyText(SQLModel, table=True):
+    """The exact bytes of a policy file an index was built under, by their sha256: a build is judged
+    later by what it was built under, whatever file of that name a caller's search path finds."""
+
+    __tablename__ = "policy_text"
+    __table_args__ = (sa.CheckConstraint("length(sha256) = 64", name="sha256_length"),)
+
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    name: str = Field(sa_type=sa.String(100), nullable=False)
+    text: str = Field(sa_type=sa.Text, nullable=False)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
 class IndexMember(SQLModel, table=True):
     """Which images an index holds, at which row: what a revocation looks up."""
 

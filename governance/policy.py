@@ -250,6 +250,7 @@ class Policy(BaseModel):
 
     _path: Path | None = PrivateAttr(default=None)
     _hash: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
     _judgements: dict[str | None, Judgement] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
@@ -326,6 +327,11 @@ class Policy(BaseModel):
         """sha256 of the policy file's exact bytes, recorded with every decision made under it."""
         return self._hash
 
+    @property
+    def text(self) -> str:
+        """The policy file's exact text (UTF-8), which `hash` is the sha256 of."""
+        return self._text
+
     @classmethod
     def from_file(cls, path: Path, shown: str | None = None) -> Policy:
         """Read and validate one policy file; any problem is a one-line BadInput naming file and field."""
@@ -334,6 +340,13 @@ class Policy(BaseModel):
             data = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"{shown}: cannot read the policy file ({exc.strerror or exc})") from None
+        policy = cls.from_bytes(data, shown, path.stem)
+        policy._path = path
+        return policy
+
+    @classmethod
+    def from_bytes(cls, data: bytes, shown: str, stem: str) -> Policy:
+        """Validate a policy file's bytes (`stem`: the name the file has, which the policy must carry)."""
         try:
             document = yaml.load(data, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
@@ -343,11 +356,14 @@ class Policy(BaseModel):
         if not isinstance(document, dict):
             raise BadInput(f"{shown}: expected a mapping of policy keys, found a {type(document).__name__}")
         try:
-            policy = cls.model_validate(document, context={"stem": path.stem})
+            policy = cls.model_validate(document, context={"stem": stem})
         except ValidationError as exc:
             raise BadInput(f"{shown}: {_validation_problem(exc)}") from None
-        policy._path = path
-        policy._hash = hashlib.sha256(data).hexdigest()
+        try:
+            text = data.decode("utf-8")  # kept with the builds made under it, so it must be text
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+        policy._hash, policy._text = hashlib.sha256(data).hexdigest(), text
         return policy
 
     def _rule_for(self, licence_id: str) -> tuple[int, int, LicenceRule] | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, credentials
+from governance import actors, audit, credentials, liveness
 from governance import outputs as output_review
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
@@ -162,7 +162,10 @@ def generate(
     with catalogue.read() as session:
         actor = actors.require(session, actor_name, "generate").name
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(f"--out {out}: exists and is not an empty folder; outputs are never overwritten")
+        raise BadInput(
+            f"--out {out}: exists and is not an empty folder; outputs are never overwritten "
+            f"({liveness.interrupted_hint(out)})"
+        )
     if not out.parent.is_dir():
         raise BadInput(f"--out {out}: folder {out.parent} does not exist")
     handle = IndexHandle.open(catalogue, index_dir)
@@ -272,21 +275,22 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
         files.append((name, data, record))
     attribution = notice(records)
     tmp = out.parent / f".{out.name}.tmp-{run_id}"
-    tmp.mkdir()
-    try:
-        for name, data, record in files:
-            (tmp / name).write_bytes(data)
-            sidecar = {**record, "attribution_notice": attribution}
-            (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
-        (tmp / NOTICE).write_text(attribution)
-        with catalogue.write() as session:
-            _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
-            if out.exists():
-                out.rmdir()  # the empty folder the caller made
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with liveness.held(catalogue, "generate", run_id):  # `doctor` leaves a live run's folders alone
+        tmp.mkdir()
+        try:
+            for name, data, record in files:
+                (tmp / name).write_bytes(data)
+                sidecar = {**record, "attribution_notice": attribution}
+                (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+            (tmp / NOTICE).write_text(attribution)
+            with catalogue.write() as session:
+                _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
+                if out.exists():
+                    out.rmdir()  # the empty folder the caller made
+                os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     summary = {
         **shared,
         "outputs": [

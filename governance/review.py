@@ -2,7 +2,9 @@
 
 A command decides all the images it names or none of them: if any one is refused (wrong state,
 the approver ingested it, its licence is not settled) nothing changes. The images are row-locked
-in id order for the transaction, so concurrent reviewers on PostgreSQL serialise per image.
+in id order for the transaction, so concurrent reviewers on PostgreSQL serialise per image. The lock
+is FOR NO KEY UPDATE (a decision never changes an image's key), which the key-share locks of foreign
+keys pointing at the image (a style set's `add`, an ingest's new source) do not wait for.
 Deciding an image that is already in the requested state changes nothing and says so.
 """
 
@@ -55,7 +57,7 @@ def decide(
         sa.select(Image)
         .where(Image.id.in_(ids))
         .order_by(Image.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).all()
     licences = {

@@ -25,6 +25,7 @@ ON_POSTGRES = TEST_DB.startswith("postgresql")
 TABLES_TO_CLEAR = [
     "index_member",
     "index_build",
+    "policy_text",
     "styleset_version_member",
     "styleset_version",
     "styleset_member",

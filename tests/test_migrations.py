@@ -194,7 +194,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 29
+    assert sum(len(found) for found in names.values()) == 30
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 

@@ -15,13 +15,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from governance import actors, audit
+from governance import actors, audit, review
 from governance.errors import BadInput
 from governance.ingest import ingest
 from governance.models import ActorPassword, Image, Licence
 from governance.web import WebConfig, create_app, passwords
 from governance.web.sessions import COOKIE, Session
-from tests.factories import encode, folder_of_images, picture, run_generate, write, write_csv
+from tests.conftest import ON_POSTGRES
+from tests.factories import encode, folder_of_images, lose_a_race, picture, run_generate, write, write_csv
 from tests.test_audit import attacker  # noqa: F401  (the fixture: triggers dropped, raw edits)
 
 SECRET = b"test secret key for the web desk, 32+ bytes"
@@ -172,6 +173,35 @@ def test_a_form_sent_after_the_session_expired_changes_nothing(queue):
     assert states(queue)[1] == "pending"
     [event] = refusals(queue, "session")
     assert event["target"] == "request:POST /images/1/approve" and event["actor"] == "lee"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a serialisation failure is PostgreSQL's")
+def test_a_decision_that_lost_a_race_is_retried_and_one_that_keeps_losing_gets_a_page(
+    queue, lee, monkeypatch
+):
+    """PostgreSQL aborts the desk's transaction (40001): it runs again and lands; when it keeps losing
+    the desk answers a page that says so, never a bare 500, and the refusal is on the audit chain."""
+    decide, lost = review.decide, []
+
+    def losing(session, *args, always=False):
+        if always or not lost:
+            lost.append(1)
+            lose_a_race(session, queue, int(args[2][0]))  # (actor, decision, [image], reason)
+        return decide(session, *args)
+
+    monkeypatch.setattr(review, "decide", losing)
+    response = post(lee, "/images/1", "/images/1/approve")
+    assert response.status_code == 303 and len(lost) == 1
+    assert states(queue)[1] == "approved"
+
+    monkeypatch.setattr(review, "decide", lambda session, *args: losing(session, *args, always=True))
+    response = post(lee, "/images/2", "/images/2/approve")
+    assert response.status_code == 503
+    assert "The catalogue was busy with other changes and nothing was changed" in response.text
+    assert states(queue)[2] == "pending"
+    [event] = refusals(queue, "busy")
+    assert event["actor"] == "lee" and event["target"] == "request:POST /images/2/approve"
+    assert "serialisation failure" in event["after"]["reason"]
 
 
 def test_a_forged_cookie_is_no_session(queue):

@@ -140,6 +140,7 @@ def main() -> None:
 from governance.cli import (  # noqa: E402, F401
     catalogue_commands,
     curation_commands,
+    doctor_commands,
     generation_commands,
     licence_commands,
     output_commands,

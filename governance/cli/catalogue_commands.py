@@ -308,10 +308,10 @@ def licence_set(
     from governance import actors, images, licences
 
     cat = catalogue()
-    with cat.write() as session:
+
+    def set_licence(session):
         actor = actors.require(session, settings.actor, "licence.set")
         target = images.resolve(session, image)
-        image_id = target.id
         state = licences.set_licence(
             session,
             cat.store,
@@ -323,6 +323,9 @@ def licence_set(
             expires=expires,
             note=note,
         )
+        return target.id, state
+
+    image_id, state = cat.transact(set_licence)
     if as_json:
         print_json({"id": image_id, **state})
     else:
@@ -332,8 +335,9 @@ def licence_set(
 def _review(decision: str, refs: list[str], reason: str | None, as_json: bool) -> None:
     from governance import review
 
-    with catalogue().write() as session:
-        results = review.decide(session, settings.actor, decision, refs, reason)
+    results = catalogue().transact(
+        lambda session: review.decide(session, settings.actor, decision, refs, reason)
+    )
     if as_json:
         print_json(results)
         return

@@ -40,8 +40,7 @@ def styleset_create(
     """Create an empty style set, owned by the acting steward."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        state = stylesets.create(session, settings.actor, name, description)
+    state = catalogue().transact(lambda session: stylesets.create(session, settings.actor, name, description))
     out.print(f"created style set {state['name']} (owner {state['owner']})")
 
 
@@ -60,8 +59,9 @@ def styleset_add(
     """Add images to the working membership (NAME, never a published NAME@N)."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    result = catalogue().transact(
+        lambda session: stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    )
     if as_json:
         print_json(result)
     else:
@@ -78,8 +78,7 @@ def styleset_remove(
     """Remove images from the working membership."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.remove(session, settings.actor, name, image)
+    result = catalogue().transact(lambda session: stylesets.remove(session, settings.actor, name, image))
     if as_json:
         print_json(result)
     else:
@@ -96,8 +95,7 @@ def styleset_publish(
     """Freeze the working membership as the next version, NAME@N."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.publish(session, settings.actor, name, note)
+    result = catalogue().transact(lambda session: stylesets.publish(session, settings.actor, name, note))
     if as_json:
         print_json(result)
     else:
@@ -345,13 +343,15 @@ def index_verify(
     if as_json:
         print_json(result.as_dict())
     elif result.ok:
+        for difference in result.differences:
+            err.print(f"stylevault: index {folder}: {difference}")
         m = result.manifest
         out.print(
             f"index {result.index_id} verified: {m['count']} members of {m['styleset']['name']}@"
             f"{m['styleset']['version']} under {m['policy']['name']}, encoder {m['encoder']['id']}",
         )
     else:
-        for problem in result.problems:
+        for problem in result.problems + result.differences:
             err.print(f"stylevault: index {folder}: {problem}")
     if not result.ok:
         raise typer.Exit(1)

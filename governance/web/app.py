@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance import actors, audit
 from governance.catalogue import Catalogue
-from governance.errors import BadInput, Refused
+from governance.errors import BadInput, Busy, Refused
 from governance.web import passwords
 from governance.web.config import WebConfig
 from governance.web.desk import (
@@ -129,6 +129,17 @@ def _error_pages(app: FastAPI) -> None:
     def refused(request: Request, exc: Refused):
         record_refusal(catalogue_of(request), request.state.actor, "rule", _where(request), str(exc))
         return error_page(request, 403, "Refused", str(exc))
+
+    @app.exception_handler(Busy)
+    def busy(request: Request, exc: Busy):
+        record_refusal(catalogue_of(request), request.state.actor, "busy", _where(request), str(exc))
+        message = "The catalogue was busy with other changes and nothing was changed: send the form again."
+        return error_page(request, 503, "Busy", message)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    def unavailable(request: Request, exc: sa.exc.OperationalError):
+        detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        return error_page(request, 503, "Catalogue unavailable", f"Nothing was changed: {detail}")
 
     @app.exception_handler(BadInput)
     def bad_input(request: Request, exc: BadInput):

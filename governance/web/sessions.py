@@ -121,7 +121,7 @@ class Sessions:
 
 def record_refusal(catalogue: Catalogue, actor: str | None, kind: str, where: str, reason: str) -> None:
     """A refused web request goes on the audit chain in its own transaction (the refused one, if any,
-    was rolled back). `kind`: csrf, session, role, rule, signin."""
+    was rolled back). `kind`: csrf, session, role, rule, signin, busy."""
     change = audit.Change("web.refused", "request", where[:128], None, {"kind": kind, "reason": reason[:500]})
     with catalogue.write() as session:
         audit.record(session, actor, [change])
