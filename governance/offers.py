@@ -32,6 +32,14 @@ class Offer:
     refusal: tuple[str, str] | None = None
 
 
+@dataclass
+class _Folder:
+    """A folder met while walking, to be listed next."""
+
+    path: str
+    real: Path
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
@@ -49,7 +57,7 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
     def offer(entry_path: str, **kwargs) -> Offer:
         return Offer(display=printable(os.path.relpath(entry_path, root)), path=entry_path, **kwargs)
 
-    def walk(folder: str, real_folder: Path) -> Iterator[Offer]:
+    def listing(folder: str, real_folder: Path) -> Iterator[Offer]:
         # Folders are entered only through real directories, so an entry's real path is its real
         # folder plus its name; only symlinks need resolving.
         try:
@@ -72,16 +80,29 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
                 else:
                     yield offer(entry.path)
             elif entry.is_dir(follow_symlinks=False):
-                yield from walk(entry.path, resolved)
+                yield _Folder(entry.path, resolved)
             elif entry.is_file(follow_symlinks=False):
                 yield offer(entry.path)
             else:
                 yield offer(entry.path, refusal=("not-a-file", "not a regular file"))
 
+    def walk() -> Iterator[Offer]:
+        # Depth first in name order, with a stack of listings rather than recursion: a folder nested a
+        # thousand deep is a collection to read, not a RecursionError.
+        stack = [listing(str(root), real_root)]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+            elif isinstance(item, _Folder):
+                stack.append(listing(item.path, item.real))
+            else:
+                yield item
+
     if root.is_file():
         yield Offer(display=printable(root.name), path=str(root))
     else:
-        yield from walk(str(root), real_root)
+        yield from walk()
 
 
 def _row_refusal(row: ManifestRow) -> tuple[str, str] | None:
