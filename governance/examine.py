@@ -3,11 +3,13 @@ hash and its thumbnail in the store. Runs in worker processes, so it takes and r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from governance import imaging, store
+from governance.offers import open_inside
 from governance.rights import read_rights
 
 
@@ -38,10 +40,31 @@ class Failed:
     sha256: str | None = None
 
 
-def examine(path: str, store_root: Path) -> Examined | Failed:
-    """Read a file once: hash it, decode it, read its rights, store its thumbnail."""
+def _unopenable(exc: OSError) -> Failed:
+    """Why a checked file could not be opened safely: most often, it changed after the checks."""
+    if exc.errno == errno.ELOOP:
+        return Failed("unreadable", "it became a symlink after it was checked (not followed)")
+    if exc.errno == errno.ENOTDIR:
+        return Failed(
+            "unreadable",
+            "a folder on its path became a symlink or a file after it was checked (not followed)",
+        )
+    if exc.errno == errno.ENOENT:
+        return Failed("missing-file", "gone when it was read")
+    if exc.errno in (errno.EINVAL, errno.EISDIR):
+        return Failed("not-a-file", "not a regular file when it was read")
+    return Failed("unreadable", f"cannot read: {exc.strerror or exc}")
+
+
+def examine(folder: str, relative: str, store_root: Path) -> Examined | Failed:
+    """Read the file `relative` below `folder` once (offers.open_inside: no symlink followed): hash
+    it, decode it, read its rights, store its thumbnail."""
     try:
-        with open(path, "rb") as handle:
+        fd = open_inside(folder, relative)
+    except OSError as exc:
+        return _unopenable(exc)
+    try:
+        with open(fd, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         return Failed("unreadable", f"cannot read: {exc.strerror or exc}")

@@ -43,7 +43,7 @@ class WorkerDied(StylevaultError):
 def _examine_offer(offer: Offer, store_root: Path) -> Examined | Failed:
     if offer.refusal is not None:
         return Failed(*offer.refusal)
-    return examine(offer.path, store_root)
+    return examine(*offer.real, store_root)
 
 
 def _examine_chunk(offers: list[Offer], store_root: Path) -> list[Examined | Failed]:

@@ -504,11 +504,11 @@ def test_two_worker_processes_give_exactly_the_catalogue_one_gives(
     assert _everything(catalogue) == _everything(other_catalogue)
 
 
-def _die_on_poison(path, store_root):
+def _die_on_poison(folder, relative, store_root):
     """Stands in for examine in a forked worker: the file named poison.png kills its process."""
-    if Path(path).name == "poison.png":
+    if Path(relative).name == "poison.png":
         os.kill(os.getpid(), signal.SIGKILL)
-    return examine(path, store_root)
+    return examine(folder, relative, store_root)
 
 
 def test_a_killed_worker_fails_the_run_with_one_line_and_a_rerun_completes_it(
