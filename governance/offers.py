@@ -24,6 +24,18 @@ def printable(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def name_problem(path: str) -> str | None:
+    """Why a path cannot be catalogued as text, or None. Paths are stored as UTF-8 text; a name
+    whose bytes are not UTF-8 would be stored escaped, a spelling that names no file, so the image
+    could never be read again from its source (an index build would fail for it)."""
+    data = os.fsencode(path)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"its name is not UTF-8 (byte {data[exc.start]:#04x}); rename it to ingest it"
+    return None
+
+
 @dataclass
 class Offer:
     """One file offered to ingest, and why it is refused before it is read (if it is)."""
@@ -91,7 +103,11 @@ def offers_from_folder(root: Path, skip: set[Path]) -> Iterator[Offer]:
     real_root = _real(root)
 
     def offer(entry_path: str, **kwargs) -> Offer:
-        return Offer(display=printable(os.path.relpath(entry_path, root)), path=entry_path, **kwargs)
+        relative = os.path.relpath(entry_path, root)
+        problem = name_problem(relative)
+        if problem and kwargs.get("refusal") is None:
+            kwargs |= {"refusal": ("unreadable-name", problem), "real": None}
+        return Offer(display=printable(relative), path=entry_path, **kwargs)
 
     def listing(folder: str, real_folder: Path) -> Iterator[Offer]:
         # Folders are entered only through real directories, so an entry's real path is its real
@@ -174,6 +190,8 @@ def offers_from_manifest(root: Path, rows: list[ManifestRow]) -> Iterator[Offer]
         key = os.path.normpath(relative)
         if candidate.is_absolute() or not _inside(target, real_root):
             refusal = ("outside-root", f"line {row.line}: path leaves the ingest root")
+        elif problem := name_problem(relative):
+            refusal = ("unreadable-name", f"line {row.line}: {problem}")
         elif key in seen:
             refusal = ("duplicate-row", f"line {row.line}: repeats the path of line {seen[key]}")
         elif not target.exists():

@@ -307,13 +307,12 @@ def test_non_utf8_and_very_long_file_names(catalogue, team, tmp_path):
 
     summary = ingest(catalogue, "sam", root, progress=False)
 
-    assert_reconciled(catalogue, summary, (5, 3, 0, 2))
-    # Undecodable bytes are written as \x escapes: readable, storable, and the rest of the name kept.
-    _, _, sources = image_of(catalogue, latin1)
-    assert sources[0].path == str(root) + "/caf\\xe9.png"
-    assert sources[0].locator == sources[0].path
+    assert_reconciled(catalogue, summary, (5, 2, 0, 3))
+    # A name that is not UTF-8 is rejected before it is read: stored escaped, it would name no file.
+    assert not has_image(catalogue, latin1)
     assert reasons(catalogue, summary.run_id) == {
-        "\\xff\\xfe-notes.jpg": "not-an-image",
+        "caf\\xe9.png": "unreadable-name",
+        "\\xff\\xfe-notes.jpg": "unreadable-name",
         "z" * 250: "empty-file",
     }
     assert source_at(catalogue, long_ascii).path.endswith("/" + long_ascii_name)

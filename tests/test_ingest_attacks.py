@@ -12,11 +12,14 @@ import os
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from governance import index, review, stylesets
 from governance import ingest as ingest_module
 from governance.ingest import ingest
-from tests.factories import write, write_csv
-from tests.ingest_checks import assert_reconciled, has_image, png, rejections
+from governance.models import Image as ImageRow
+from tests.factories import write, write_csv, write_jsonl
+from tests.ingest_checks import assert_reconciled, has_image, png, rejections, totals
 
 SECRET = png(900)  # the bytes outside the root that a swap tries to have catalogued
 
@@ -124,3 +127,73 @@ def test_a_file_swapped_for_a_fifo_after_its_check_is_refused_without_blocking(
 
     assert_reconciled(catalogue, summary, (4, 2, 1, 1))
     assert rejections(catalogue, summary.run_id)["plain.png"].reason == "not-a-file"
+
+
+# ---------------------------------------------------------------- names that are not UTF-8
+
+CAFE = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes, as an old archive names files
+BAD_DIR = os.fsdecode(b"scans-\xff")
+
+
+def test_a_name_that_is_not_utf8_is_rejected_and_the_version_of_the_rest_builds(
+    catalogue, team, encoder_dir, tmp_path
+):
+    # Such a name was catalogued under an escaped spelling that names no file; every index build of a
+    # version holding the image then failed. Now it is rejected with its reason, and counted.
+    root = tmp_path / "in"
+    write(root / "good-0.png", png(10))
+    write(root / "good-1.png", png(11))
+    write(root / CAFE, png(12))
+    write(root / BAD_DIR / "x.png", png(13))
+
+    summary = ingest(catalogue, "sam", root, licence="CC0-1.0", progress=False)
+
+    assert_reconciled(catalogue, summary, (4, 2, 0, 2))
+    assert summary.rejections == {"unreadable-name": 2}
+    found = rejections(catalogue, summary.run_id)
+    assert found["caf\\xe9.png"].detail == "its name is not UTF-8 (byte 0xe9); rename it to ingest it"
+    assert found["scans-\\xff/x.png"].detail == "its name is not UTF-8 (byte 0xff); rename it to ingest it"
+    assert not has_image(catalogue, png(12)) and not has_image(catalogue, png(13))
+    with catalogue.read() as session:
+        ids = [str(i) for i in session.scalars(sa.select(ImageRow.id).order_by(ImageRow.id))]
+    with catalogue.write() as session:
+        review.decide(session, "lee", "approve", ids, None)
+        stylesets.create(session, "sam", "everything")
+        stylesets.add(session, "sam", "everything", ids)
+        stylesets.publish(session, "sam", "everything")
+
+    built = index.build(
+        catalogue, "sam", "everything", "commercial", f"local-dir:{encoder_dir}", tmp_path / "idx"
+    )
+
+    assert built.members == 2
+
+
+def test_a_manifest_path_that_is_not_utf8_is_rejected_with_its_line(catalogue, team, tmp_path):
+    root = tmp_path / "in"
+    write(root / "good.png", png(10))
+    write(root / CAFE, png(12))
+    manifest = write_jsonl(tmp_path / "m.jsonl", [{"path": "good.png"}, {"path": CAFE}])
+
+    summary = ingest(catalogue, "sam", root, manifest=manifest, progress=False)
+
+    assert_reconciled(catalogue, summary, (2, 1, 0, 1))
+    rejection = rejections(catalogue, summary.run_id)["caf\\xe9.png"]
+    assert rejection.reason == "unreadable-name" and rejection.detail.startswith(
+        "line 2: its name is not UTF-8"
+    )
+
+
+def test_an_ingest_root_that_is_not_utf8_is_refused_before_anything_is_written(
+    cli, catalogue, team, tmp_path
+):
+    write(tmp_path / BAD_DIR / "x.png", png(13))
+    before = totals(catalogue)
+
+    result = cli("ingest", tmp_path / BAD_DIR, actor="sam")
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"stylevault: {tmp_path}/scans-\\xff: its name is not UTF-8 (byte 0xff); rename it to ingest it"
+    )
+    assert totals(catalogue) == before
