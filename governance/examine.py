@@ -3,12 +3,21 @@ hash and its thumbnail in the store. Runs in worker processes, so it takes and r
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from governance import imaging, store
+from governance.offers import open_inside
 from governance.rights import read_rights
+
+# Decoding reads a file whole; one over this is rejected as too-large, hashed in chunks and never held
+# in memory. The largest picture Pillow decodes (2 x MAX_IMAGE_PIXELS, 179 million pixels) is rarely
+# stored larger in any accepted format.
+MAX_FILE_BYTES = 512 << 20
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass
@@ -38,13 +47,50 @@ class Failed:
     sha256: str | None = None
 
 
-def examine(path: str, store_root: Path) -> Examined | Failed:
-    """Read a file once: hash it, decode it, read its rights, store its thumbnail."""
+def _unopenable(exc: OSError) -> Failed:
+    """Why a checked file could not be opened safely: most often, it changed after the checks."""
+    if exc.errno == errno.ELOOP:
+        return Failed("unreadable", "it became a symlink after it was checked (not followed)")
+    if exc.errno == errno.ENOTDIR:
+        return Failed(
+            "unreadable",
+            "a folder on its path became a symlink or a file after it was checked (not followed)",
+        )
+    if exc.errno == errno.ENOENT:
+        return Failed("missing-file", "gone when it was read")
+    if exc.errno in (errno.EINVAL, errno.EISDIR):
+        return Failed("not-a-file", "not a regular file when it was read")
+    return Failed("unreadable", f"cannot read: {exc.strerror or exc}")
+
+
+def _too_large(handle) -> Failed:
+    """Refuse a file over the limit: its sha256 is read in chunks, the file never held whole."""
+    digest, size = hashlib.sha256(), 0
+    while block := handle.read(CHUNK_BYTES):
+        digest.update(block)
+        size += len(block)
+    limit = f"{MAX_FILE_BYTES // (1 << 20)} MiB"
+    detail = f"{size} bytes, over ingest's limit of {limit} for one file"
+    return Failed("too-large", detail, digest.hexdigest())
+
+
+def examine(folder: str, relative: str, store_root: Path) -> Examined | Failed:
+    """Read the file `relative` below `folder` once (offers.open_inside: no symlink followed): hash
+    it, decode it, read its rights, store its thumbnail."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = open_inside(folder, relative)
+    except OSError as exc:
+        return _unopenable(exc)
+    try:
+        with open(fd, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                return _too_large(handle)
+            data = handle.read(size + 1)  # a byte more shows a file that grew since fstat looked
     except OSError as exc:
         return Failed("unreadable", f"cannot read: {exc.strerror or exc}")
+    if len(data) != size:
+        return Failed("unreadable", f"it changed size while it was read (fstat said {size} bytes)")
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         decoded = imaging.decode(data)

@@ -30,7 +30,7 @@ from governance.errors import BadInput, StylevaultError
 from governance.examine import Examined, Failed, examine
 from governance.manifest import read_manifest
 from governance.models import IngestRun, Licence, Source, utcnow
-from governance.offers import Offer, offers_from_folder, offers_from_manifest, printable
+from governance.offers import Offer, name_problem, offers_from_folder, offers_from_manifest, printable
 
 BATCH_SIZE = 200
 
@@ -44,7 +44,7 @@ class WorkerDied(StylevaultError):
 def _examine_offer(offer: Offer, store_root: Path) -> Examined | Failed:
     if offer.refusal is not None:
         return Failed(*offer.refusal)
-    return examine(offer.path, store_root)
+    return examine(*offer.real, store_root)
 
 
 def _examine_chunk(offers: list[Offer], store_root: Path) -> list[Examined | Failed]:
@@ -160,6 +160,8 @@ def ingest(
     root = Path(path)
     if not root.exists():
         raise BadInput(f"{path}: no such file or folder")
+    if problem := name_problem(str(root.resolve())):
+        raise BadInput(f"{printable(str(root.resolve()))}: {problem}")
     if manifest is not None and not root.is_dir():
         raise BadInput(f"{path}: with --manifest, PATH must be the folder the manifest's paths start from")
     rows = read_manifest(Path(manifest)) if manifest is not None else None

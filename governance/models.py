@@ -40,6 +40,8 @@ REJECTION_REASONS = (
     "not-a-file",
     "duplicate-row",
     "bad-row",
+    "unreadable-name",
+    "too-large",
 )
 
 

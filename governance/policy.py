@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
@@ -351,6 +352,8 @@ class Policy(BaseModel):
             document = yaml.load(data, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
             raise BadInput(f"{shown}: not valid YAML ({_yaml_problem(exc)})") from None
+        except RecursionError:
+            raise BadInput(f"{shown}: not valid YAML (nested too deep to read)") from None
         if document is None:
             raise BadInput(f"{shown}: the policy file is empty")
         if not isinstance(document, dict):
@@ -506,6 +509,19 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: _StrictLoader, node):
+    """An int, or a problem at its line: Python reads no integer over sys.get_int_max_str_digits()."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number longer than {sys.get_int_max_str_digits()} digits", node.start_mark
+        ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
