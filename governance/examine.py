@@ -17,6 +17,9 @@ from governance.rights import read_rights
 # in memory. The largest picture Pillow decodes (2 x MAX_IMAGE_PIXELS, 179 million pixels) is rarely
 # stored larger in any accepted format.
 MAX_FILE_BYTES = 512 << 20
+# A file over this is first shown to Pillow's format checks, which read only its header: a large
+# non-image (a video, an archive beside the pictures) is refused without being read whole.
+SNIFF_BYTES = 16 << 20
 CHUNK_BYTES = 1 << 20
 
 
@@ -63,15 +66,13 @@ def _unopenable(exc: OSError) -> Failed:
     return Failed("unreadable", f"cannot read: {exc.strerror or exc}")
 
 
-def _too_large(handle) -> Failed:
-    """Refuse a file over the limit: its sha256 is read in chunks, the file never held whole."""
-    digest, size = hashlib.sha256(), 0
+def _streamed(handle, reason: str, detail: str) -> Failed:
+    """Refuse a file without holding it: its sha256 is read in chunks from the start."""
+    handle.seek(0)
+    digest = hashlib.sha256()
     while block := handle.read(CHUNK_BYTES):
         digest.update(block)
-        size += len(block)
-    limit = f"{MAX_FILE_BYTES // (1 << 20)} MiB"
-    detail = f"{size} bytes, over ingest's limit of {limit} for one file"
-    return Failed("too-large", detail, digest.hexdigest())
+    return Failed(reason, detail, digest.hexdigest())
 
 
 def examine(folder: str, relative: str, store_root: Path) -> Examined | Failed:
@@ -85,7 +86,13 @@ def examine(folder: str, relative: str, store_root: Path) -> Examined | Failed:
         with open(fd, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_FILE_BYTES:
-                return _too_large(handle)
+                over = f"{size} bytes, over ingest's limit of {MAX_FILE_BYTES >> 20} MiB for one file"
+                return _streamed(handle, "too-large", over)
+            if size > SNIFF_BYTES:
+                try:
+                    imaging.identify(handle)
+                except imaging.DecodeFailure as failure:
+                    return _streamed(handle, failure.reason, failure.detail)
             data = handle.read(size + 1)  # a byte more shows a file that grew since fstat looked
     except OSError as exc:
         return Failed("unreadable", f"cannot read: {exc.strerror or exc}")

@@ -280,3 +280,25 @@ def test_a_file_over_the_size_limit_is_rejected_without_being_read_whole(
         "3145728 bytes, over ingest's limit of 1 MiB for one file",
     )
     assert rejection.sha256 == sha(bytes(3 << 20))
+
+
+def test_a_large_non_image_is_refused_from_its_header_and_a_large_image_still_read(
+    catalogue, team, tmp_path, monkeypatch
+):
+    # Under the size limit a file was still read whole to find it is no image (a 400 MB video beside
+    # the pictures). Past SNIFF_BYTES Pillow's format checks see its header first; an image goes on
+    # to the full decode. The threshold is lowered so the files stay small.
+    monkeypatch.setattr(examine_module, "SNIFF_BYTES", 1024)
+    root = tmp_path / "in"
+    big_png = write(root / "big.png", encode(picture(62, size=(300, 300)))).read_bytes()
+    assert len(big_png) > 1024
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(3 << 20)
+    write(root / "clip.mp4", video)
+
+    summary = ingest(catalogue, "sam", root, progress=False)
+
+    assert_reconciled(catalogue, summary, (2, 1, 0, 1))
+    assert has_image(catalogue, big_png)
+    rejection = rejections(catalogue, summary.run_id)["clip.mp4"]
+    assert (rejection.reason, rejection.detail) == ("not-an-image", "not an image Pillow can identify")
+    assert rejection.sha256 == sha(video)
