@@ -129,6 +129,8 @@ class BatchWriter:
             "file": {"orientation": result.orientation, "frames": result.frames},
             "embedded": result.rights,
         }
+        if result.references:
+            metadata["file"]["external_references"] = result.references
         if offer.row:
             metadata["manifest"] = {"line": offer.row.line, **offer.row.raw}
         if conflict:

@@ -29,6 +29,7 @@ class Examined:
     title: str | None
     data_mining: str | None
     mining_reserved: bool
+    references: list[str]  # an SVG's references to other files or URLs: recorded, never fetched
 
 
 @dataclass
@@ -71,4 +72,5 @@ def examine(path: str, store_root: Path) -> Examined | Failed:
         title=rights.title,
         data_mining=rights.data_mining,
         mining_reserved=rights.mining_reserved,
+        references=decoded.references,
     )

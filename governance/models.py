@@ -40,6 +40,7 @@ REJECTION_REASONS = (
     "not-a-file",
     "duplicate-row",
     "bad-row",
+    "too-large",
 )
 
 
