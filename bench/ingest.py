@@ -9,8 +9,11 @@ count files, and must not grow with the folder (ingest streams its files). With 
 workers' own peak is shown apart. Timings include ingest's lazy imports (imagehash, the SPDX list),
 as the CLI pays them. CPU time (the process and its workers, not the PostgreSQL server) is shown next
 to wall time because it is what other jobs on a shared machine disturb least. --profile adds a
-cProfile of one workers=1 ingest and direct timings of each step of `examine.examine`. Not a test:
-it prints tables and asserts nothing about time.
+cProfile of one workers=1 ingest and direct timings of each step of `examine.examine`.
+--decode-paths adds the cost of the decode paths beyond plain JPEG (white line art on a transparent
+ground, SVG clip art rendered by resvg, a 5640x3172 JPEG decoded reduced with Pillow's draft, and the
+largest pictures decoded whole), each as examine() per file against the same baseline, with the peak
+RSS of a fresh process doing only that. Not a test: it prints tables and asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -401,22 +404,178 @@ def profile(out: Path, count: int) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------- the decode paths
+
+LARGE_JPEG = (5640, 3172)  # the wallpaper that made ingest peak at 254 MB
+
+
+def _icon(index: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    offset = index % 97
+    draw.ellipse((20 + offset, 20, 180 + offset // 2, 200), outline=(255, 255, 255, 255), width=10)
+    draw.line((10, 240 - offset, 246, 10 + offset), fill=(255, 255, 255, 255), width=8)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _svg(index: int) -> bytes:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 100 100">'
+        f'<circle cx="{30 + index % 40}" cy="50" r="25" fill="#c0302a"/>'
+        f'<path d="M10 80 Q 50 {index % 60} 90 80" stroke="#224" stroke-width="4" fill="none"/>'
+        f'<image href="https://example.com/{index}.png" width="10" height="10"/></svg>'
+    ).encode()
+
+
+def _large_jpeg(index: int) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    width, height = LARGE_JPEG
+    rng = np.random.default_rng([SEED, index])
+    small = rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8)
+    picture = Image.fromarray(small, "RGB").resize(LARGE_JPEG, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=QUALITY)
+    return buffer.getvalue()
+
+
+def _whole_png(mode: str) -> bytes:
+    """A PNG just under imaging.WHOLE_PIXELS, the largest a worker decodes whole."""
+    from PIL import Image
+
+    from governance import imaging
+
+    side = int(imaging.WHOLE_PIXELS**0.5) - 8
+    buffer = io.BytesIO()
+    Image.new(mode, (side, side), 255).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def kind_folder(out: Path, name: str, count: int, make) -> Path:
+    folder = out / f"decode-{name}-{count}"
+    if not folder.exists() or len(os.listdir(folder)) != count:
+        shutil.rmtree(folder, ignore_errors=True)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        suffix = {"svg": ".svg", "jpeg-large": ".jpg"}.get(name, ".png")
+        for index in range(count):
+            (partial / f"{index:05d}{suffix}").write_bytes(make(index))
+        partial.rename(folder)
+    return folder
+
+
+def examine_folder(folder: str, store_root: str) -> Measured:
+    """examine() of every file, as an ingest worker runs it, in this process alone."""
+    from governance.examine import Examined, examine
+
+    paths = sorted(Path(folder).iterdir())
+    examine(str(paths[0]), Path(store_root))  # imports (imagehash, scipy, resvg) paid once, not timed
+    shutil.rmtree(store_root, ignore_errors=True)
+    watch = Stopwatch()
+    for path in paths:
+        result = examine(str(path), Path(store_root))
+        if not isinstance(result, Examined):
+            raise SystemExit(f"{path}: {result.reason}: {result.detail}")
+    return watch.stop(len(paths))
+
+
+def full_decode(folder: str) -> Measured:
+    """The old path for comparison: every pixel of the file decoded, made RGB, then thumbnailed."""
+    from PIL import Image
+
+    from governance import imaging
+
+    paths = sorted(Path(folder).iterdir())
+    watch = Stopwatch()
+    for path in paths:
+        data = path.read_bytes()
+        sha256_hex(data)
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+            imaging.phash(imaging.thumbnail(picture.convert("RGB")))
+    return watch.stop(len(paths))
+
+
+def idle() -> Measured:
+    """A fresh interpreter that imports examine and decodes one small picture: the floor of a worker."""
+    from governance import imaging
+    from governance.examine import examine  # noqa: F401
+
+    watch = Stopwatch()
+    imaging.phash(imaging.thumbnail(imaging.decode(_icon(0)).rgb))
+    return watch.stop(1)
+
+
+def decode_paths(out: Path, count: int) -> list[str]:
+    jpegs = jpeg_folder(out, count)
+    store_root = out / "decode-store"
+    print(f"decode paths: baseline and examine() of {count} files of each kind ...", flush=True)
+    base = in_child(baseline, str(jpegs))
+    rows = [("plain Pillow decode + sha256, 512x512 JPEG (baseline)", base)]
+    rows.append(("a worker's floor: imports + one small picture", in_child(idle)))
+    rows.append(("examine(), 512x512 JPEG", in_child(examine_folder, str(jpegs), str(store_root))))
+    kinds = [
+        ("transparent", count, _icon, "examine(), 256 px white line art on a transparent ground"),
+        ("svg", count, _svg, "examine(), SVG clip art rendered by resvg (one external href each)"),
+        ("jpeg-large", 5, _large_jpeg, f"examine(), {LARGE_JPEG[0]}x{LARGE_JPEG[1]} JPEG (draft: reduced)"),
+        ("whole-rgba", 1, lambda _: _whole_png("RGBA"), "examine(), RGBA PNG just under WHOLE_PIXELS"),
+        ("whole-1bit", 1, lambda _: _whole_png("1"), "examine(), 1-bit PNG just under WHOLE_PIXELS"),
+    ]
+    for name, files, make, label in kinds:
+        folder = kind_folder(out, name, files, make)
+        rows.append((label, in_child(examine_folder, str(folder), str(store_root))))
+        if name == "jpeg-large":
+            rows.append(
+                (
+                    f"full decode + RGB + thumbnail, {LARGE_JPEG[0]}x{LARGE_JPEG[1]} JPEG (old path)",
+                    in_child(full_decode, str(folder)),
+                )
+            )
+    shutil.rmtree(store_root, ignore_errors=True)
+    per_file = base.seconds / base.files
+    lines = [
+        "| path | files | ms per file | x baseline per file | CPU ms per file | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, measured in rows:
+        ms = 1000 * measured.seconds / measured.files
+        lines.append(
+            f"| {label} | {measured.files} | {ms:.2f} | {measured.seconds / measured.files / per_file:.2f}x "
+            f"| {1000 * measured.cpu_seconds / measured.files:.2f} | {measured.peak_rss_mib:.0f} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--count", type=int, default=5000, help="files in the large run (the small is 1/5)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also cProfile a workers=1 ingest (small run)")
+    parser.add_argument("--decode-paths", action="store_true", help="also the cost of each decode path")
+    parser.add_argument("--only-decode-paths", action="store_true", help="the decode paths alone")
     args = parser.parse_args()
     if args.count < 5:
         parser.error("--count: at least 5")
     counts = [args.count // 5, args.count]
+    if args.only_decode_paths:
+        print("\n".join(decode_paths(args.out, counts[0])))
+        return
     lines = measure(args.out, counts, args.skip_postgres)
     print(f"\nIngest of {'/'.join(map(str, counts))} 512x512 JPEGs on {os.cpu_count()} CPU cores\n")
     print("\n".join(lines))
     if args.profile:
         print()
         print("\n".join(profile(args.out, counts[0])))
+    if args.decode_paths:
+        print()
+        print("\n".join(decode_paths(args.out, counts[0])))
 
 
 if __name__ == "__main__":

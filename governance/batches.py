@@ -135,6 +135,8 @@ class BatchWriter:
             "file": {"orientation": result.orientation, "frames": result.frames},
             "embedded": limits.cap_tree(result.rights, self.catalogue.store, "embedded", truncated),
         }
+        if result.references:
+            metadata["file"]["external_references"] = result.references
         if offer.row:
             raw = {"line": offer.row.line, **offer.row.raw}
             metadata["manifest"] = limits.cap_tree(raw, self.catalogue.store, "manifest", truncated)

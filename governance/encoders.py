@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from governance import imaging
 from governance.errors import BadInput
 from governance.shipped import shipped_model
 from governance.store import ArrayCache
@@ -268,12 +269,17 @@ def load_encoder(text: str, *, allow_download: bool = False, device: str | None 
 
 
 class EmbeddingCache(ArrayCache):
-    """Embeddings by (image sha256, encoder fingerprint), in a SQLite file in the content store, so a
-    rebuild does not embed an image twice. It is a cache: deleting it only costs time."""
+    """Embeddings by (image sha256, encoder fingerprint, imaging.PIXELS_VERSION), in a SQLite file in
+    the content store, so a rebuild does not embed an image twice, and pixels decode makes differently
+    now (transparency on a contrasting ground) are embedded again. It is a cache: deleting it only
+    costs time."""
 
     def __init__(self, store: Path, encoder: Encoder):
         super().__init__(
-            store / "embeddings" / f"{encoder.fingerprint[:32]}.sqlite", "embedding", "vector", np.float32
+            store / "embeddings" / f"{encoder.fingerprint[:32]}-pixels{imaging.PIXELS_VERSION}.sqlite",
+            "embedding",
+            "vector",
+            np.float32,
         )
         self.dim = encoder.dim
 

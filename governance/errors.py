@@ -23,3 +23,12 @@ class Busy(StylevaultError):
     """Concurrent writers kept aborting the transaction (exit 2): nothing changed; run it again."""
 
     exit_code = 2
+
+
+class DecodeFailure(Exception):
+    """A file ingest cannot catalogue: `reason` is one of models.REJECTION_REASONS, `detail` one line."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -41,6 +41,7 @@ class Examined:
     title: str | None
     data_mining: str | None
     mining_reserved: bool
+    references: list[str]  # an SVG's references to other files or URLs: recorded, never fetched
 
 
 @dataclass
@@ -124,4 +125,5 @@ def examine(folder: str, relative: str, store_root: Path) -> Examined | Failed:
         title=rights.title,
         data_mining=rights.data_mining,
         mining_reserved=rights.mining_reserved,
+        references=decoded.references,
     )

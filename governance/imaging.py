@@ -1,22 +1,41 @@
-"""The one decode path for image bytes: ingest, thumbnails and (later) embedding all read through it.
+"""The one decode path for image bytes: ingest, thumbnails and embedding all read through it.
 
 `decode` checks that the bytes are a whole image of an accepted format within Pillow's
-decompression-bomb limit, applies the EXIF orientation and returns an upright 8-bit RGB picture.
-Failures raise `DecodeFailure` with a rejection reason from models.REJECTION_REASONS.
+decompression-bomb limit, applies the EXIF orientation and returns an upright 8-bit RGB picture of at
+most WORKING_SIDE on its longer side (what thumbnails, hashes and encoders need). SVG is parsed and
+rendered by governance/svg.py. A transparent picture is laid on a ground that contrasts with its own
+colours, so white line art on a transparent ground stays visible. Failures raise `DecodeFailure` with
+a rejection reason from models.REJECTION_REASONS.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import os
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
+from governance import svg
+from governance.errors import DecodeFailure
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "SVG"})
 THUMBNAIL_SIZE = 256
+# decode keeps at most this much of a picture's longer side: thumbnails are 256 px, CLIP encoders
+# look at 224 px, the demo models at less. A JPEG is decoded at a reduced scale (libjpeg's DCT
+# scaling, Pillow's `draft`), which still reads every byte of its entropy-coded data, so a cut or
+# corrupt file is refused as before; other formats are decoded whole, then reduced.
+WORKING_SIDE = 1024
+# What a format decoded whole may hold, so that a small file cannot take gigabytes of a worker
+# (a 10 kB 1-bit PNG just under Pillow's 89.5 Mpx limit took 1.46 GB): 40 Mpx is 8000 x 5000, up to
+# 160 MB as RGBA. Over it: `too-large`. The peak per worker is measured in bench/ingest.py.
+WHOLE_PIXELS = 40_000_000
+# Names the pixels decode makes, for what caches them (the embedding caches): bump it when they change.
+PIXELS_VERSION = 2
 PHASH_SOURCE = 64  # px: phash works on 32x32; a box reduce to about twice that comes first
 # The near-copy check also hashes crops of each index member (governance/copyhash.py): two crop sizes
 # (75 % and 85 % of the area) on a 3x3 grid of positions, so that an output that is a crop of a member
@@ -37,25 +56,63 @@ MALFORMED = (
     TypeError,
     struct.error,
 )
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's own L conversion
 
 
-class DecodeFailure(Exception):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+__all__ = ["DecodeFailure", "Decoded", "decode", "thumbnail", "phash", "crop_phashes", "jpeg"]
 
 
 @dataclass
 class Decoded:
-    original: Image.Image  # as stored in the file, loaded; carries EXIF/XMP/IPTC
-    rgb: Image.Image  # upright, 8-bit RGB, alpha composited on white
+    original: Image.Image  # as stored in the file, loaded (carries EXIF/XMP/IPTC); an SVG's rendering
+    rgb: Image.Image  # upright 8-bit RGB, at most WORKING_SIDE; transparency on a contrasting ground
     format: str
     mode: str
-    width: int  # upright
+    width: int  # upright, the file's full size
     height: int
     orientation: int
     frames: int
+    references: list[str] = field(default_factory=list)  # an SVG's external references, not fetched
+
+
+def _ground(rgba: Image.Image) -> tuple[int, int, int]:
+    """Black under a light drawing, white under any other: the mean luma of the visible pixels,
+    weighted by their alpha, decides. White line art on a transparent ground (icon themes draw
+    symbolic icons so) laid on white would be a blank picture to the hash, thumbnail and encoder."""
+    import numpy as np
+
+    factor = max(1, max(rgba.size) // THUMBNAIL_SIZE)
+    pixels = np.asarray(rgba.reduce(factor) if factor > 1 else rgba, dtype=np.float32)
+    weight = pixels[..., 3]
+    if weight.sum() == 0:
+        return 255, 255, 255
+    luma = pixels[..., :3] @ np.asarray(LUMA, dtype=np.float32)
+    return (0, 0, 0) if float((luma * weight).sum() / weight.sum()) > 127.5 else (255, 255, 255)
+
+
+def _flatten(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", rgba.size, (*_ground(rgba), 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _reducible(image: Image.Image) -> Image.Image:
+    """A mode Image.reduce averages correctly: palette indices and 1-bit or 16-bit greys are not."""
+    if image.mode == "P" or image.mode == "PA":
+        return image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode.startswith("I;16"):
+        return image.convert("I")
+    return image
+
+
+def _working(image: Image.Image) -> Image.Image:
+    """At most WORKING_SIDE on the longer side (an integer box reduce; small pictures untouched)."""
+    factor = max(1, math.ceil(max(image.size) / WORKING_SIDE))
+    if factor == 1:
+        return image
+    return _reducible(image).reduce(factor)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -72,18 +129,31 @@ def _to_rgb(image: Image.Image) -> Image.Image:
             values = values / 257.0  # 16-bit range -> 8-bit range
         grey = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
         return grey.convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        image.mode == "P" and "transparency" in image.info
-    ):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+        return _flatten(image.convert("RGBA"))
     return image.convert("RGB")
+
+
+def _decode_svg(data: bytes) -> Decoded:
+    rendered = svg.render(data)
+    return Decoded(
+        original=rendered.image,
+        rgb=_flatten(rendered.image),
+        format="SVG",
+        mode="RGBA",
+        width=rendered.width,
+        height=rendered.height,
+        orientation=1,
+        frames=1,
+        references=rendered.references,
+    )
 
 
 def decode(data: bytes) -> Decoded:
     if not data:
         raise DecodeFailure("empty-file", "the file is empty (0 bytes)")
+    if svg.looks_like_svg(data):
+        return _decode_svg(data)
     with warnings.catch_warnings():
         # Pillow warns between MAX_IMAGE_PIXELS and twice that and raises above; both are refusals.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -94,6 +164,17 @@ def decode(data: bytes) -> Decoded:
                     "unsupported-format",
                     f"format {image.format} is not accepted "
                     f"(accepted: {', '.join(sorted(ACCEPTED_FORMATS))})",
+                )
+            width, height = image.size
+            if image.format == "JPEG":
+                scale = WORKING_SIDE / max(width, height)
+                if scale < 1:
+                    image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+            elif width * height > WHOLE_PIXELS:
+                raise DecodeFailure(
+                    "too-large",
+                    f"{width}x{height} = {width * height} pixels: over the {WHOLE_PIXELS} a {image.format} "
+                    "is decoded whole with (only JPEG is decoded at a reduced scale)",
                 )
             image.load()
             # Counting frames reads every frame's header, so a cut or broken later frame shows here.
@@ -117,16 +198,18 @@ def decode(data: bytes) -> Decoded:
     try:
         # exif_transpose writes the EXIF block out again, which fails on a malformed one.
         upright = ImageOps.exif_transpose(image) if orientation != 1 else image
-        rgb = _to_rgb(upright)
+        rgb = _to_rgb(_working(upright))
     except MALFORMED as exc:
         raise DecodeFailure("decode-error", f"cannot make upright RGB of {image.mode}: {exc}") from exc
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
     return Decoded(
         original=image,
         rgb=rgb,
         format=image.format,
         mode=image.mode,
-        width=rgb.width,
-        height=rgb.height,
+        width=width,
+        height=height,
         orientation=orientation,
         frames=frames,
     )
@@ -178,7 +261,15 @@ def jpeg(image: Image.Image, quality: int = 85) -> bytes:
 def identify(handle) -> None:
     """Raise DecodeFailure("not-an-image") unless Pillow recognises the open file's header, as decode
     would; the handle is left at its start. Reads only what Pillow's format checks read, so ingest
-    can refuse a large non-image without holding it whole. Any other problem is left to decode."""
+    can refuse a large non-image without holding it whole. An SVG is recognised by its head, as decode
+    recognises it, and refused here when it is over svg.MAX_BYTES. Any other problem is left to decode."""
+    head = handle.read(4096)
+    handle.seek(0)
+    if svg.looks_like_svg(head):
+        size = os.fstat(handle.fileno()).st_size
+        if size > svg.MAX_BYTES:
+            raise DecodeFailure("too-large", f"SVG of {size} bytes is over the {svg.MAX_BYTES} byte limit")
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from governance import examine as examine_module
 from governance import store
+from governance import svg as svg_module
 from governance.ingest import ingest
 from governance.limits import MAX_TEXT_CHARS
 from governance.models import AuditEvent
@@ -294,11 +295,20 @@ def test_a_large_non_image_is_refused_from_its_header_and_a_large_image_still_re
     assert len(big_png) > 1024
     video = b"\x00\x00\x00\x18ftypmp42" + bytes(3 << 20)
     write(root / "clip.mp4", video)
+    # An SVG past SNIFF_BYTES is no Pillow format, but it is a picture: read on, or too-large.
+    monkeypatch.setattr(svg_module, "MAX_BYTES", 4000)
+    rects = "".join(f'<rect x="{n % 40}" y="{n // 40}" width="1" height="1"/>' for n in range(40))
+    drawing = f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">{rects}</svg>'.encode()
+    assert 1024 < len(drawing) < 4000
+    write(root / "drawing.svg", drawing)
+    huge = drawing.replace(b"</svg>", b"<!--" + b"x" * 5000 + b"--></svg>")
+    write(root / "huge.svg", huge)
 
     summary = ingest(catalogue, "sam", root, progress=False)
 
-    assert_reconciled(catalogue, summary, (2, 1, 0, 1))
-    assert has_image(catalogue, big_png)
+    assert_reconciled(catalogue, summary, (4, 2, 0, 2))
+    assert has_image(catalogue, big_png) and has_image(catalogue, drawing)
+    assert rejections(catalogue, summary.run_id)["huge.svg"].reason == "too-large"
     rejection = rejections(catalogue, summary.run_id)["clip.mp4"]
     assert (rejection.reason, rejection.detail) == ("not-an-image", "not an image Pillow can identify")
     assert rejection.sha256 == sha(video)

@@ -16,6 +16,7 @@ from governance.models import AuditEvent, Licence, Source
 from tests.ingest_checks import actions, assert_reconciled, count, image_of
 
 CORPUS = Path(__file__).parent / "data" / "real_world"
+BLANK = "8000000000000000"  # the phash of a picture of one colour (white art laid on white)
 
 
 @pytest.fixture
@@ -55,6 +56,21 @@ def test_every_place_and_licence_statement_of_the_corpus_is_kept_and_a_second_in
     # The circle icon in two themes: one image, two sources under two URLs.
     _, _, circles = image_of(catalogue, (corpus / "icons/legacy/circle.png").read_bytes())
     assert len(circles) == 2
+
+    # Every SVG is catalogued; the badge's references to a local file and a URL are recorded, unfetched.
+    assert first.rejected == 0
+    for svg in sorted((corpus / "clipart").glob("*.svg")):
+        image, _, _ = image_of(catalogue, svg.read_bytes())
+        assert image.format == "SVG" and image.phash != BLANK, svg.name
+    _, _, [badge] = image_of(catalogue, (corpus / "clipart/tux-badge.svg").read_bytes())
+    assert badge.raw_metadata["file"]["external_references"] == [
+        "file:///etc/passwd",
+        "https://example.com/tux.png",
+    ]
+    # The white symbolic icons on a transparent ground: each seen, none a near-duplicate of another.
+    icons = sorted((corpus / "icons/symbolic").glob("*.png"))
+    hashes = [image_of(catalogue, icon.read_bytes())[0].phash for icon in icons]
+    assert BLANK not in hashes and len(set(hashes)) == len(icons)
 
     events = count(catalogue, AuditEvent)
     second = ingest(catalogue, "sam", corpus, manifest=corpus / "manifest.csv", progress=False)

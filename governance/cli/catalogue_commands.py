@@ -244,6 +244,9 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
                 out.print(f"    {key}: {source[key]}")
         for via in source.get("licence_via") or []:
             out.print(f"      via: {via}")
+        references = source["metadata"].get("file", {}).get("external_references")
+        if references:
+            out.print(f"    external references (not fetched): {', '.join(references)}")
         embedded = source["metadata"].get("embedded")
         if embedded:
             out.print(f"    embedded: {json.dumps(embedded, ensure_ascii=False)}")

@@ -3,10 +3,12 @@
 `unreadable-name`: a file name (or a folder on its path) that is not UTF-8. The catalogue stores
 paths as text, and an escaped spelling of the bytes names no file, so an image catalogued under one
 could never be read again (an index build of any version holding it failed). `too-large`: a file
-over ingest's size limit, hashed in chunks and refused without being read whole.
+over ingest's size limit, hashed in chunks and refused without being read whole; a picture decoded
+whole over imaging.WHOLE_PIXELS, or an SVG over svg.MAX_BYTES, so that one small file cannot take
+gigabytes of an ingest worker.
 
 Revision ID: 0013_input_limits
-Revises: 0007_source_per_place
+Revises: 0011_policy_texts
 Create Date: 2026-12-02
 """
 
