@@ -67,6 +67,7 @@ def listing_query(
     expiring_within: int | None = None,
     opt_out: bool | None = None,
     run: int | None = None,
+    raw: str | None = None,
     today: date | None = None,
 ) -> sa.Select:
     """One SELECT over image ⋈ licence; every filter is a WHERE clause, never a Python loop."""
@@ -113,7 +114,18 @@ def listing_query(
         query = query.where(lic.c.opt_out.is_(opt_out))
     if run is not None:
         query = query.where(i.c.ingest_run_id == run)
+    if raw is not None:
+        query = query.where(lic.c.raw == raw)
     return query
+
+
+def matching_ids(**filters) -> sa.Select:
+    """The ids of every image `listing_query` matches, for a decision applied to all of them. An
+    empty filter would be the whole catalogue: a decision that wide has to say so with a filter."""
+    chosen = [value for key, value in filters.items() if key != "today"]
+    if not any(value is not None and value is not False for value in chosen):
+        raise BadInput("give IMAGE, or a filter (--raw, --collection, --state, ...) choosing the images")
+    return listing_query(**filters).with_only_columns(Image.__table__.c.id).order_by(None)
 
 
 def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:

@@ -59,7 +59,7 @@ def decide_each(cat: Catalogue, actor: str, plan: list[tuple[str, list[int]]], r
         except Refused:
             refused += 1
             continue
-        for result in results:
+        for result in results.images:
             if result["changed"]:
                 changed.append((actor, f"review.{decision}", result["id"]))
             else:

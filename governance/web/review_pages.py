@@ -62,7 +62,7 @@ def decide_many(request: Request, me: Me, form: Form):
     reason = text(form, "reason")
     with catalogue_of(request).write() as session:
         results = review.decide(session, me.actor, decision, picked, reason)
-    changed = sum(r["changed"] for r in results)
+    changed = len(results.changed)
     session_of(request).say(f"{changed} image{'' if changed == 1 else 's'} {review.TARGET[decision]}.")
     return RedirectResponse(f"/queue?{filters.query_string()}", status_code=303)
 
