@@ -26,7 +26,7 @@ from governance.models import (
 )
 from governance.web.desk import NotFound, whole_number
 
-QUEUE_FILTERS = ("state", "collection", "licence", "licence_status", "flagged", "expiring")
+QUEUE_FILTERS = ("state", "collection", "licence", "raw", "licence_status", "flagged", "expiring")
 DECIDED = ("approved", "rejected", "revoked")
 COUNT_CAP = 10_000
 
@@ -39,6 +39,7 @@ class QueueFilter:
         self.state = (get("state") if get("state") is not None else "pending").strip() or None
         self.collection = (get("collection") or "").strip() or None
         self.licence = (get("licence") or "").strip() or None
+        self.raw = (get("raw") or "").strip() or None
         self.licence_status = (get("licence_status") or "").strip() or None
         self.flagged = (get("flagged") or "") in ("1", "on", "true")
         self.expiring = whole_number(get("expiring"), "expiring (days)")
@@ -49,6 +50,7 @@ class QueueFilter:
         return dict(
             state=self.state,
             spdx=self.licence,
+            raw=self.raw,
             licence_status=self.licence_status,
             flagged=self.flagged,
             collection=self.collection,
@@ -60,6 +62,7 @@ class QueueFilter:
             "state": self.state or "",
             "collection": self.collection,
             "licence": self.licence,
+            "raw": self.raw,
             "licence_status": self.licence_status,
             "flagged": "1" if self.flagged else None,
             "expiring": self.expiring,
