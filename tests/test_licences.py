@@ -183,6 +183,7 @@ def test_licence_set_records_verified_licence_with_evidence_file(catalogue, team
         (["--licence", "whatever I like"], "--licence: 'whatever I like' is not a recognised licence"),
         (["--licence", "CC0", "--expires", "next year"], "--expires: expected a date"),
         (["--licence", "CC0", "--evidence", "/no/such/file.pdf"], "--evidence: not a URL"),
+        (["--licence", "CC0", "--expires", "2020-01-31"], "--expires: 2020-01-31 is in the past"),
     ],
 )
 def test_licence_set_refuses_bad_input_and_changes_nothing(catalogue, team, tmp_path, cli, args, message):
