@@ -129,14 +129,39 @@ def matching_ids(**filters) -> sa.Select:
 
 
 def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:
-    """The matching images as a stream, fetched in chunks: a million rows never sit in memory."""
+    """The matching images as a stream, fetched in chunks: a million rows never sit in memory. Each
+    carries its first source's path, collection and title, one query per chunk."""
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: must be 1 or more, got {limit}")
     query = listing_query(**filters)
     if limit:
         query = query.limit(limit)
-    for row in session.execute(query.execution_options(yield_per=STREAM_CHUNK)):
-        yield dict(row._mapping)
+    result = session.execute(query.execution_options(yield_per=STREAM_CHUNK))
+    for chunk in result.partitions():
+        rows = [dict(row._mapping) for row in chunk]
+        first = first_sources(session, [row["id"] for row in rows])
+        for row in rows:
+            source = first.get(row["id"], {})
+            row.update({key: source.get(key) for key in ("path", "collection", "title")})
+            row["sources"] = source.get("count", 0)
+            yield row
+
+
+def first_sources(session: Session, image_ids: list[int]) -> dict[int, dict]:
+    """The first source of each image (collection, url, creator, title, path), and how many it has."""
+    if not image_ids:
+        return {}
+    s = Source.__table__
+    found: dict[int, dict] = {}
+    rows = session.execute(
+        sa.select(s.c.image_id, s.c.collection, s.c.url, s.c.creator, s.c.title, s.c.path)
+        .where(s.c.image_id.in_(image_ids))
+        .order_by(s.c.image_id, s.c.id)
+    )
+    for row in rows:
+        entry = found.setdefault(row.image_id, {**dict(row._mapping), "count": 0})
+        entry["count"] += 1
+    return found
 
 
 def list_images(session: Session, *, limit: int | None = None, **filters) -> list[dict]:
