@@ -697,6 +697,9 @@ def test_approving_a_whole_queue_skips_what_the_approver_ingested(queue, tmp_pat
     preview = post(kim, "/queue", "/queue/bulk", **fields)
     assert "<strong>4</strong> images" in preview.text and "1 more match but are skipped" in preview.text
     assert "kim ingested it and cannot approve it (four-eyes)" in preview.text
+    flagged = post(kim, "/queue", "/queue/bulk", q="state=pending&collection=south", decision="approve")
+    assert '<a href="/images/5#licence-form">set it on its page</a>' in flagged.text
+    assert "stylevault licence set" not in flagged.text
     assert states(queue)[1] == "pending"
     done = post(kim, "/queue", "/queue/bulk", **fields, expected="4")
     assert done.status_code == 303
