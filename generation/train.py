@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import random
 import time
 from dataclasses import dataclass
@@ -150,7 +151,19 @@ class _Checkpoint:
     def load(self, module, ema: _EMA, optimiser, extra: dict) -> int:
         if not self.file.is_file():
             raise BadInput(f"--resume: no checkpoint at {self.file}")
-        state = torch.load(self.file, map_location="cpu", weights_only=False)
+        # weights_only: the unpickler admits tensors and plain containers only, so a planted
+        # state.pt cannot run code; python_rng's tuples of ints and `extra`'s strings are plain data.
+        try:
+            state = torch.load(self.file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            said = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line]
+            raise BadInput(
+                f"--resume: {self.file} holds more than tensors and plain data and was refused unread"
+                f"{' (' + said[0] + ')' if said else ''}; delete it and start afresh"
+            ) from None
+        except (EOFError, RuntimeError, ValueError) as exc:
+            message = f"--resume: {self.file} is not a readable checkpoint ({exc}); start afresh"
+            raise BadInput(message) from None
         if state["extra"] != extra:
             raise BadInput(f"--resume: {self.file} was made for other data or settings; start afresh")
         module.load_state_dict(state["module"])

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from governance import audit
 from governance.errors import BadInput, Refused
-from governance.models import ROLES, Actor, ActorRole
+from governance.models import ROLES, Actor, ActorPassword, ActorRole
 
 # Which roles may perform each write. Admin manages actors and nothing else: separation of duties.
 PERMISSIONS = {
     "actors.manage": {"admin"},
     "ingest": {"steward"},
     "licence.set": {"legal"},
+    "licence.alias": {"legal"},
     "review": {"legal"},
     "styleset.edit": {"steward"},
     "index.build": {"steward"},
+    "doctor.repair": {"steward"},  # quarantining unrecorded indexes and outputs, closing dead runs
     "generate": {"generator"},
     # Output review: legal or a reviewer signs outputs off; only legal overrides a near-copy flag.
     "output.release": {"legal", "reviewer"},
@@ -110,12 +113,38 @@ def set_disabled(session: Session, by: str, name: str, disabled: bool) -> dict:
     if actor is None:
         raise BadInput(f"unknown actor {name!r}")
     if actor.disabled != disabled:
-        before = {"disabled": actor.disabled}
+        before, after = {"disabled": actor.disabled}, {"disabled": disabled}
         actor.disabled = disabled
         session.add(actor)
+        ended = end_sessions(session, actor) if disabled else None
+        if ended:  # a session from before must not come back to life when the actor is enabled again
+            before["session_generation"], after["session_generation"] = ended
         action = "actor.disable" if disabled else "actor.enable"
-        audit.record(session, by, [audit.Change(action, "actor", name, before, {"disabled": disabled})])
+        audit.record(session, by, [audit.Change(action, "actor", name, before, after)])
     return {"name": name, "disabled": disabled}
+
+
+def end_sessions(session: Session, actor: Actor) -> tuple[int, int] | None:
+    """Move the actor's session generation on, so that every desk session made before is refused
+    (governance.web.desk checks it on each request). One UPDATE, so two at once both count.
+    The generation before and after, for the caller's audit event; None for an actor without a
+    password, who has no desk session to end."""
+    session.flush()
+    after = session.execute(
+        sa.update(ActorPassword)
+        .where(ActorPassword.actor_id == actor.id)
+        .values(session_generation=ActorPassword.session_generation + 1)
+        .returning(ActorPassword.session_generation)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return None if after is None else (after - 1, after)
+
+
+def session_generation(session: Session, actor: Actor) -> int | None:
+    """The generation a desk session of `actor` must carry; None without a password."""
+    return session.execute(
+        sa.select(ActorPassword.session_generation).where(ActorPassword.actor_id == actor.id)
+    ).scalar_one_or_none()
 
 
 def listing(session: Session) -> list[dict]:

@@ -8,7 +8,7 @@ run's counts move in the same transaction, so a batch is all there or not there 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from governance import audit, licences
+from governance import audit, licences, limits
+from governance.aliases import AliasTable
 from governance.catalogue import Catalogue
 from governance.examine import Examined, Failed
 from governance.manifest import parse_bool
@@ -52,9 +53,12 @@ class BatchWriter:
     source: str | None
     licence: str | None
     summary: Summary
+    # The alias table in force, read at the start of each batch's transaction.
+    table: AliasTable | None = field(default=None, init=False)
 
     def write(self, batch: list[tuple[Offer, Examined | Failed]]) -> None:
         with self.catalogue.write() as session:
+            self.table = licences.alias_table(session, deriving=True)
             changes: list[audit.Change] = []
             examined = [(offer, result) for offer, result in batch if isinstance(result, Examined)]
             failed = [(offer, result) for offer, result in batch if isinstance(result, Failed)]
@@ -117,37 +121,47 @@ class BatchWriter:
 
     def _source_values(self, offer: Offer, result: Examined, image_id: int) -> dict:
         row = offer.row.values if offer.row else {}
-        explicit = row.get("licence") or self.licence
-        licence_raw, conflict = licences.source_statement(explicit, result.licence_candidates)
+        truncated: dict[str, dict] = {}
+
+        def capped(field: str, value: str | None) -> str | None:
+            return limits.cap(value, self.catalogue.store, field, truncated)
+
+        explicit = capped("licence", row.get("licence") or self.licence)
+        candidates = [capped(f"licence_candidates[{n}]", c) for n, c in enumerate(result.licence_candidates)]
+        licence_raw, conflict = licences.source_statement(explicit, candidates, self.table)
         url = row.get("source_url")
         absolute = printable(str(Path(offer.path).absolute()))
         metadata: dict = {
             "file": {"orientation": result.orientation, "frames": result.frames},
-            "embedded": result.rights,
+            "embedded": limits.cap_tree(result.rights, self.catalogue.store, "embedded", truncated),
         }
         if offer.row:
-            metadata["manifest"] = {"line": offer.row.line, **offer.row.raw}
+            raw = {"line": offer.row.line, **offer.row.raw}
+            metadata["manifest"] = limits.cap_tree(raw, self.catalogue.store, "manifest", truncated)
         if conflict:
             metadata["licence_conflict"] = conflict
         if result.data_mining:
-            metadata["data_mining"] = result.data_mining
+            metadata["data_mining"] = capped("data_mining", result.data_mining)
         expires = row.get("licence_expires")
-        return dict(
+        values = dict(
             image_id=image_id,
             ingest_run_id=self.run_id,
             locator=url or absolute,
             path=absolute,
             url=url,
-            collection=row.get("collection") or self.source,
-            creator=row.get("creator") or result.creator,
-            title=row.get("title") or result.title,
+            collection=capped("collection", row.get("collection") or self.source),
+            creator=capped("creator", row.get("creator") or result.creator),
+            title=capped("title", row.get("title") or result.title),
             licence_raw=licence_raw,
-            attribution=row.get("attribution") or result.attribution,
-            evidence=row.get("evidence"),
+            attribution=capped("attribution", row.get("attribution") or result.attribution),
+            evidence=capped("evidence", row.get("evidence")),
             licence_expires=licences.parse_date(expires, "licence_expires") if expires else None,
             opt_out=parse_bool(row.get("opt_out"), "opt_out") or result.mining_reserved,
             raw_metadata=metadata,
         )
+        if truncated:
+            metadata["truncated"] = truncated
+        return values
 
     def _sources(self, session: Session, examined, ids, new_ids, changes) -> set[int]:
         """Add each offer as a source of its image, or update the source it already is.
@@ -227,7 +241,7 @@ class BatchWriter:
         now = utcnow()
         sha_of = {image_id: sha for sha, image_id in new_ids.items()}
         for image_id in sorted(touched):
-            fields = licences.derive(sources[image_id], current.get(image_id))
+            fields = licences.derive(sources[image_id], current.get(image_id), self.table)
             if image_id in fresh:
                 inserts.append({"image_id": image_id, "updated_at": now, **fields})
                 first = sources[image_id][0]
@@ -275,7 +289,7 @@ class BatchWriter:
                 ingest_run_id=self.run_id,
                 path=offer.display,
                 reason=f.reason,
-                detail=f.detail,
+                detail=limits.cut(f.detail),
                 sha256=f.sha256,
                 at=datetime.now(UTC),
             )
@@ -326,7 +340,7 @@ def _changed(before: dict, after: dict, old_metadata: dict, new_metadata: dict) 
 
 
 def _source_state(values: dict) -> dict:
-    return {
+    state = {
         name: values.get(name)
         for name in (
             "locator",
@@ -339,6 +353,10 @@ def _source_state(values: dict) -> dict:
             "opt_out",
         )
     }
+    truncated = (values.get("raw_metadata") or {}).get("truncated")
+    if truncated:
+        state["truncated"] = truncated  # which values were cut, and the sha256 of each whole one
+    return state
 
 
 def _licence_fields(fields: dict) -> dict:

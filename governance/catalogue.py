@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from governance.errors import BadInput
+from governance.errors import BadInput, Busy
 
+T = TypeVar("T")
 DEFAULT_URL = "sqlite:///stylevault.db"
 MIGRATION_LOCK = 0x5354594C45  # the PostgreSQL advisory lock migrations hold ("STYLE")
+ATTEMPTS = 5  # how often a write transaction that lost a deadlock or serialisation race is run
+# PostgreSQL aborts one transaction of a deadlock (40P01) or a serialisation conflict (40001); run
+# again from the start, it sees the winner's commit and goes through.
+LOST_A_RACE = {"40001": "serialisation failure", "40P01": "deadlock detected"}
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
@@ -168,6 +176,26 @@ class Catalogue:
         engine = self.engine.execution_options(stylevault_write=True)
         with Session(engine) as session, session.begin():
             yield session
+
+    def transact(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one write transaction, run again from the start (up to ATTEMPTS times
+        in all) when the database aborted it to break a deadlock or a serialisation conflict: the one
+        place the CLI and the desk retry. `work` must touch nothing outside the catalogue."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except sa.exc.DBAPIError as exc:
+                race = LOST_A_RACE.get(getattr(exc.orig, "sqlstate", None))
+                if race is None:
+                    raise
+                if attempt == ATTEMPTS:
+                    raise Busy(
+                        f"catalogue busy: concurrent writers aborted this change {ATTEMPTS} times "
+                        f"({race}); nothing was changed, run it again"
+                    ) from None
+                time.sleep(random.uniform(0, 0.05 * attempt))  # let the winner commit first
+        raise AssertionError("ATTEMPTS is at least 1")
 
     def dispose(self) -> None:
         self.engine.dispose()

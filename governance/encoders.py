@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,6 +147,15 @@ def _check_weights_present(spec: EncoderSpec, allow_download: bool) -> None:
         )
 
 
+def _weights_shown(spec: EncoderSpec) -> str:
+    """The weights file open_clip loads from a local-dir folder (safetensors first), else a phrase."""
+    if spec.kind == "local-dir":
+        found = [Path(spec.model) / name for name in WEIGHT_FILES if (Path(spec.model) / name).is_file()]
+        if found:
+            return str(found[0])
+    return "its weights file"
+
+
 def weights_sha256(state_dict) -> str:
     """sha256 over every tensor in name order (name, dtype, shape, bytes): the same weights give the
     same hash whatever file format or path they came from."""
@@ -241,8 +251,16 @@ def load_encoder(text: str, *, allow_download: bool = False, device: str | None 
                 device=device,
                 require_pretrained=True,
                 pretrained_text=False,
+                # A .bin or .pth is a pickle, and unpickling runs whatever code it names: load only
+                # tensors from it (torch.load(weights_only=True)), whatever the installed default.
+                weights_only=True,
             )
             tokenizer = open_clip.get_tokenizer(name)
+        except pickle.UnpicklingError as exc:
+            raise BadInput(
+                f"--encoder {spec.text}: refused {_weights_shown(spec)}: a pickle that holds more than "
+                "tensors (loading it would run code it names); save the weights as safetensors"
+            ) from exc
         except (RuntimeError, ValueError, FileNotFoundError, OSError) as exc:
             raise BadInput(f"--encoder {spec.text}: cannot load it: {str(exc).splitlines()[0]}") from exc
     model.eval()

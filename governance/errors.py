@@ -1,4 +1,4 @@
-"""The two ways a stylevault operation fails, mapped to the CLI's exit statuses."""
+"""The ways a stylevault operation fails, mapped to the CLI's exit statuses."""
 
 
 class StylevaultError(Exception):
@@ -17,3 +17,9 @@ class Refused(StylevaultError):
     """A well-formed request the rules refuse (exit 1): a role, four-eyes, a verification."""
 
     exit_code = 1
+
+
+class Busy(StylevaultError):
+    """Concurrent writers kept aborting the transaction (exit 2): nothing changed; run it again."""
+
+    exit_code = 2

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import audit
+from governance import audit, licences
 from governance.errors import BadInput
 from governance.models import (
     APPROVAL_STATES,
@@ -99,7 +99,7 @@ def listing_query(
     if state:
         query = query.where(i.c.state == state)
     if spdx:
-        query = query.where(lic.c.spdx == spdx)
+        query = query.where(lic.c.spdx == _spdx_filter(spdx))
     if licence_status:
         query = query.where(lic.c.status == licence_status)
     if flagged:
@@ -126,6 +126,17 @@ def matching_ids(**filters) -> sa.Select:
     if not any(value is not None and value is not False for value in chosen):
         raise BadInput("give IMAGE, or a filter (--raw, --collection, --state, ...) choosing the images")
     return listing_query(**filters).with_only_columns(Image.__table__.c.id).order_by(None)
+
+
+def _spdx_filter(value: str) -> str:
+    """An SPDX expression as the catalogue stores it, whatever its case; anything else is refused
+    with what it reads as, since matching it against stored expressions would find nothing."""
+    canonical = licences.target_expression(value)
+    if canonical:
+        return canonical
+    read = licences.normalise(value)
+    hint = f"it reads as {read.spdx}: give that" if read.spdx else read.note or "it is empty"
+    raise BadInput(f"--licence: {value!r} is not an SPDX expression ({hint})")
 
 
 def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:
@@ -169,8 +180,12 @@ def list_images(session: Session, *, limit: int | None = None, **filters) -> lis
 
 
 def show(session: Session, image: Image) -> dict:
-    """Everything the catalogue knows about one image, with its audit history."""
+    """Everything the catalogue knows about one image, with its audit history.
+
+    `via` says which alias or rule produced each SPDX expression: for the licence and for what each
+    source states (a verified licence was reached by legal, not by a rule)."""
     lic = session.get(Licence, image.id)
+    table = licences.alias_table(session)
     names = dict(session.execute(sa.select(Actor.id, Actor.name)).all())
     sources = session.scalars(sa.select(Source).where(Source.image_id == image.id).order_by(Source.id)).all()
     run = session.get(IngestRun, image.ingest_run_id)
@@ -210,6 +225,7 @@ def show(session: Session, image: Image) -> dict:
             "expires_on": lic.expires_on,
             "opt_out": lic.opt_out,
             "data_mining": lic.data_mining,
+            "via": _licence_via(lic, names, table),
         },
         "sources": [
             {
@@ -220,6 +236,7 @@ def show(session: Session, image: Image) -> dict:
                 "creator": s.creator,
                 "title": s.title,
                 "licence_raw": s.licence_raw,
+                **_statement(s.licence_raw, table),
                 "attribution": s.attribution,
                 "evidence": s.evidence,
                 "licence_expires": s.licence_expires,
@@ -232,6 +249,20 @@ def show(session: Session, image: Image) -> dict:
         "same_phash": [dict(row._mapping) for row in same_phash],
         "history": audit.log(session, target_type="image", target_id=str(image.id)),
     }
+
+
+def _licence_via(lic: Licence, names: dict, table) -> list[str]:
+    if lic.status == "verified":
+        return [f"verified by legal ({names.get(lic.verified_by)})"]
+    if lic.status == "normalised":
+        return list(licences.normalise(lic.raw, table).via)
+    return []
+
+
+def _statement(raw: str | None, table) -> dict:
+    """What one source's licence statement reads as, and by which alias or rule."""
+    read = licences.normalise(raw, table)
+    return {"licence_spdx": read.spdx, "licence_status": read.status, "licence_via": list(read.via)}
 
 
 def rejections(

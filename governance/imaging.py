@@ -173,3 +173,20 @@ def jpeg(image: Image.Image, quality: int = 85) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def identify(handle) -> None:
+    """Raise DecodeFailure("not-an-image") unless Pillow recognises the open file's header, as decode
+    would; the handle is left at its start. Reads only what Pillow's format checks read, so ingest
+    can refuse a large non-image without holding it whole. Any other problem is left to decode."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(handle):
+                pass
+    except UnidentifiedImageError as exc:
+        raise DecodeFailure("not-an-image", "not an image Pillow can identify") from exc
+    except (Image.DecompressionBombError, *MALFORMED):
+        pass
+    finally:
+        handle.seek(0)

@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, clearance, copyhash, imaging
+from governance import actors, audit, clearance, copyhash, imaging, liveness, policy_texts
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
 from governance.models import (
@@ -132,7 +132,10 @@ def build(
     encoders.require_generation_extra()
     out = Path(out).absolute()
     if out.exists():
-        raise BadInput(f"--out {out}: already exists; an index is never overwritten (choose a new folder)")
+        raise BadInput(
+            f"--out {out}: already exists; an index is never overwritten (choose a new folder; "
+            f"{liveness.interrupted_hint(out)})"
+        )
     if not out.parent.is_dir():
         raise BadInput(f"--out {out}: folder {out.parent} does not exist")
     on = on or date.today()
@@ -175,65 +178,84 @@ def build(
     index_id = uuid.uuid4().hex
     search = "exact" if len(members) < HNSW_THRESHOLD else "hnsw"
     tmp = out.parent / f".{out.name}.tmp-{index_id}"
-    tmp.mkdir()
-    try:
-        manifest = _write(
-            tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
-        )
-        manifest_sha256 = sha256_file(tmp / MANIFEST)
-        with catalogue.write() as session:
-            _still_cleared(session, policy, ref, on, members)
-            actor = actors.require(session, actor_name, "index.build")
-            record = IndexBuild(
-                index_id=index_id,
-                path=str(out),
-                styleset_version_id=names["version_id"],
-                policy=policy.name,
-                policy_sha256=policy.hash,
-                encoder_id=encoder.id,
-                encoder_weights_sha256=encoder.weights_sha256,
-                manifest_sha256=manifest_sha256,
-                members=len(members),
-                search=search,
-                built_by=actor.id,
+    with liveness.held(catalogue, "index", index_id):  # `doctor` leaves a live build's folders alone
+        tmp.mkdir()
+        try:
+            manifest = _write(
+                tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
             )
-            session.add(record)
-            session.flush()
-            session.execute(
-                sa.insert(IndexMember.__table__),
-                [
-                    {"build_id": record.id, "image_id": m["image_id"], "position": i}
-                    for i, m in enumerate(members)
-                ],
-            )
-            audit.record(
-                session,
-                actor.name,
-                [
-                    audit.Change(
-                        "index.build",
-                        "index",
-                        index_id,
-                        None,
-                        {
-                            "path": str(out),
-                            "styleset": f"{names['styleset']}@{names['version']}",
-                            "policy": policy.name,
-                            "policy_sha256": policy.hash,
-                            "encoder": encoder.id,
-                            "manifest_sha256": manifest_sha256,
-                            "members": len(members),
-                            "excluded": check.excluded,
-                            "catalogue_revision": manifest["catalogue_revision"],
-                        },
-                    )
-                ],
-            )
-            os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            manifest_sha256 = sha256_file(tmp / MANIFEST)
+            with catalogue.write() as session:
+                _lock_members(session, names["version_id"])
+                _still_cleared(session, policy, ref, on, members)
+                actor = actors.require(session, actor_name, "index.build")
+                policy_texts.record(session, policy)
+                record = IndexBuild(
+                    index_id=index_id,
+                    path=str(out),
+                    styleset_version_id=names["version_id"],
+                    policy=policy.name,
+                    policy_sha256=policy.hash,
+                    encoder_id=encoder.id,
+                    encoder_weights_sha256=encoder.weights_sha256,
+                    manifest_sha256=manifest_sha256,
+                    members=len(members),
+                    search=search,
+                    built_by=actor.id,
+                )
+                session.add(record)
+                session.flush()
+                session.execute(
+                    sa.insert(IndexMember.__table__),
+                    [
+                        {"build_id": record.id, "image_id": m["image_id"], "position": i}
+                        for i, m in enumerate(members)
+                    ],
+                )
+                audit.record(
+                    session,
+                    actor.name,
+                    [
+                        audit.Change(
+                            "index.build",
+                            "index",
+                            index_id,
+                            None,
+                            {
+                                "path": str(out),
+                                "styleset": f"{names['styleset']}@{names['version']}",
+                                "policy": policy.name,
+                                "policy_sha256": policy.hash,
+                                "encoder": encoder.id,
+                                "manifest_sha256": manifest_sha256,
+                                "members": len(members),
+                                "excluded": check.excluded,
+                                "catalogue_revision": manifest["catalogue_revision"],
+                            },
+                        )
+                    ],
+                )
+                os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return Built(index_id, str(out), manifest_sha256, len(members), embedded, search, check.excluded)
+
+
+def _lock_members(session: Session, version_id: int) -> None:
+    """Share-lock the version's image rows, then their licence rows (id order, images before
+    licences, as review and licence changes take theirs) until the record commits: a revocation or
+    licence change either committed first, and the recheck below sees it, or waits for the record,
+    and its restale then finds this index. (SQLite's writer lock already serialises the two.)"""
+    vm, image, lic = StyleSetVersionMember.__table__, Image.__table__, Licence.__table__
+    for table, key in ((image, image.c.id), (lic, lic.c.image_id)):
+        session.execute(
+            sa.select(key)
+            .select_from(table.join(vm, vm.c.image_id == key))
+            .where(vm.c.version_id == version_id)
+            .order_by(key)
+            .with_for_update(read=True, of=table)
+        )
 
 
 def _still_cleared(session: Session, policy: Policy, ref: str, on: date, members: list[dict]) -> None:
@@ -403,7 +425,7 @@ def restale(
 
 
 def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int], on: date) -> str | None:
-    policy = _policy_of(record)
+    policy = policy_texts.built_under(session, record)
     if isinstance(policy, str):
         return policy
     image, lic = Image.__table__, Licence.__table__
@@ -437,18 +459,6 @@ def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int
     return None
 
 
-def _policy_of(record: IndexBuild) -> Policy | str:
-    """The build's policy as it is now, or why it cannot be judged by it (changed or gone)."""
-    try:
-        policy = load_policy(record.policy)
-    except BadInput:
-        return f"policy {record.policy} can no longer be found"
-    if policy.hash != record.policy_sha256:
-        was, now = record.policy_sha256[:12], policy.hash[:12]
-        return f"policy {record.policy} changed since the build (sha256 {was} -> {now})"
-    return policy
-
-
 # ---------------------------------------------------------------- verify
 
 
@@ -458,6 +468,7 @@ class Verification:
     folder: str
     index_id: str | None = None
     problems: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)  # reported, not problems: a changed policy file
     stale: str | None = None
     manifest: dict | None = None
 
@@ -472,6 +483,7 @@ class Verification:
             "folder": self.folder,
             "index_id": self.index_id,
             "problems": self.problems,
+            "differences": self.differences,
             "stale": self.stale,
             "manifest": summary,
         }
@@ -531,7 +543,7 @@ def verify(
             if record.stale:
                 result.stale = record.stale_reason
     if not problems and record is not None and not record.stale:
-        reason = _live_staleness(catalogue, record, on)
+        reason = _live_staleness(catalogue, record, on, result)
         if reason:
             with catalogue.write() as session:
                 fresh = session.get(IndexBuild, record.id)
@@ -558,11 +570,18 @@ def _against_catalogue(session: Session, record: IndexBuild, ids: list[int], sha
     return []
 
 
-def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date) -> str | None:
-    policy = _policy_of(record)
-    if isinstance(policy, str):
-        return policy
+def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date, result: Verification) -> str | None:
+    """Why a member is no longer cleared on `on` under the policy the build was made under. A policy
+    file that differs now is a difference to report; a build that cannot be judged is a problem, and
+    neither is a reason to mark it stale: the file is whatever the caller's search path finds."""
     with catalogue.read() as session:
+        policy = policy_texts.built_under(session, record)
+        if isinstance(policy, str):
+            result.problems.append(f"cannot be judged: {policy}")
+            return None
+        difference = policy_texts.file_difference(record)
+        if difference:
+            result.differences.append(difference)
         version = session.get(StyleSetVersion, record.styleset_version_id)
         styleset = session.get(StyleSet, version.styleset_id)
         ref = f"{styleset.name}@{version.version}"

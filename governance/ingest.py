@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -22,14 +23,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit
+from governance import actors, audit, liveness
 from governance.batches import BatchWriter
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, StylevaultError
 from governance.examine import Examined, Failed, examine
 from governance.manifest import read_manifest
 from governance.models import IngestRun, Licence, Source, utcnow
-from governance.offers import Offer, offers_from_folder, offers_from_manifest, printable
+from governance.offers import Offer, name_problem, offers_from_folder, offers_from_manifest, printable
 
 BATCH_SIZE = 200
 
@@ -43,7 +44,7 @@ class WorkerDied(StylevaultError):
 def _examine_offer(offer: Offer, store_root: Path) -> Examined | Failed:
     if offer.refusal is not None:
         return Failed(*offer.refusal)
-    return examine(offer.path, store_root)
+    return examine(*offer.real, store_root)
 
 
 def _examine_chunk(offers: list[Offer], store_root: Path) -> list[Examined | Failed]:
@@ -159,66 +160,71 @@ def ingest(
     root = Path(path)
     if not root.exists():
         raise BadInput(f"{path}: no such file or folder")
+    if problem := name_problem(str(root.resolve())):
+        raise BadInput(f"{printable(str(root.resolve()))}: {problem}")
     if manifest is not None and not root.is_dir():
         raise BadInput(f"{path}: with --manifest, PATH must be the folder the manifest's paths start from")
     rows = read_manifest(Path(manifest)) if manifest is not None else None
-    with catalogue.write() as session:
-        actor = actors.require(session, actor_name, "ingest")
-        run = IngestRun(
-            actor_id=actor.id,
-            root=printable(str(root.resolve())),
-            manifest=printable(str(Path(manifest).resolve())) if manifest else None,
+    with ExitStack() as alive:
+        with catalogue.write() as session:
+            actor = actors.require(session, actor_name, "ingest")
+            run = IngestRun(
+                actor_id=actor.id,
+                root=printable(str(root.resolve())),
+                manifest=printable(str(Path(manifest).resolve())) if manifest else None,
+                source=source,
+                default_licence=licence,
+            )
+            session.add(run)
+            session.flush()
+            # Held from before the run is seen running to its end: `doctor` closes a run nobody holds.
+            alive.enter_context(liveness.held(catalogue, "ingest", run.id))
+            summary = Summary(run_id=run.id, root=run.root)
+            audit.record(
+                session,
+                actor.name,
+                [
+                    audit.Change(
+                        "ingest.start",
+                        "ingest_run",
+                        run.id,
+                        None,
+                        {"root": run.root, "manifest": run.manifest, "source": source, "licence": licence},
+                    )
+                ],
+            )
+            actor_id = actor.id
+        own = _catalogue_files(catalogue)
+        offers = offers_from_manifest(root, rows) if rows is not None else offers_from_folder(root, own)
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = _progress() if show else None
+        task = bar.add_task("ingest", total=len(rows) if rows is not None else None) if bar else None
+        writer = BatchWriter(
+            catalogue,
+            run_id=summary.run_id,
+            actor_id=actor_id,
+            actor_name=actor_name,
             source=source,
-            default_licence=licence,
+            licence=licence,
+            summary=summary,
         )
-        session.add(run)
-        session.flush()
-        summary = Summary(run_id=run.id, root=run.root)
-        audit.record(
-            session,
-            actor.name,
-            [
-                audit.Change(
-                    "ingest.start",
-                    "ingest_run",
-                    run.id,
-                    None,
-                    {"root": run.root, "manifest": run.manifest, "source": source, "licence": licence},
-                )
-            ],
-        )
-        actor_id = actor.id
-    own = _catalogue_files(catalogue)
-    offers = offers_from_manifest(root, rows) if rows is not None else offers_from_folder(root, own)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _progress() if show else None
-    task = bar.add_task("ingest", total=len(rows) if rows is not None else None) if bar else None
-    writer = BatchWriter(
-        catalogue,
-        run_id=summary.run_id,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        source=source,
-        licence=licence,
-        summary=summary,
-    )
-    try:
-        if bar:
-            bar.start()
-        results = _ordered_results(offers, catalogue.store, workers)
-        for batch in _batches(results, batch_size):
-            writer.write(batch)
+        try:
             if bar:
-                bar.advance(task, len(batch))
-    except BaseException:
-        _finish(catalogue, summary, actor_name, "failed")
-        raise
-    finally:
-        if bar:
-            bar.stop()
-    summary.seconds = time.perf_counter() - started
-    _finish(catalogue, summary, actor_name, "completed")
-    return summary
+                bar.start()
+            results = _ordered_results(offers, catalogue.store, workers)
+            for batch in _batches(results, batch_size):
+                writer.write(batch)
+                if bar:
+                    bar.advance(task, len(batch))
+        except BaseException:
+            _finish(catalogue, summary, actor_name, "failed")
+            raise
+        finally:
+            if bar:
+                bar.stop()
+        summary.seconds = time.perf_counter() - started
+        _finish(catalogue, summary, actor_name, "completed")
+        return summary
 
 
 def _catalogue_files(catalogue: Catalogue) -> set[Path]:

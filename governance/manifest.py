@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,9 @@ COLUMNS = (
     "licence_expires",
 )
 ALIASES = {"license": "licence", "license_expires": "licence_expires", "url": "source_url"}
+# A manifest row is a flat record; a value nested deeper than this is refused, well before Python's
+# recursion limit, which reading, storing and auditing the row would otherwise meet.
+MAX_DEPTH = 32
 TRUE = {"true", "yes", "1", "y"}
 FALSE = {"false", "no", "0", "n", ""}
 
@@ -83,6 +87,19 @@ def unstorable(row: ManifestRow) -> str | None:
     return None
 
 
+def _depth(value: object) -> int:
+    """How deep lists and objects nest in a JSON value (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                break
+            pending += [(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
+    return deepest
+
+
 def _row(line: int, raw: dict[str, object]) -> ManifestRow:
     values: dict[str, str | None] = {}
     extra: dict[str, object] = {}
@@ -128,6 +145,14 @@ def _read_jsonl(manifest: Path, text: str) -> list[ManifestRow]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{manifest}: line {number}: not valid JSON ({exc.msg})") from exc
+        except ValueError as exc:  # Python reads no integer over sys.get_int_max_str_digits() digits
+            raise BadInput(
+                f"{manifest}: line {number}: a number longer than {sys.get_int_max_str_digits()} digits"
+            ) from exc
+        except RecursionError as exc:
+            raise BadInput(f"{manifest}: line {number}: nested deeper than {MAX_DEPTH} levels") from exc
+        if _depth(record) > MAX_DEPTH:
+            raise BadInput(f"{manifest}: line {number}: nested deeper than {MAX_DEPTH} levels")
         if not isinstance(record, dict):
             raise BadInput(f"{manifest}: line {number}: expected a JSON object, got {type(record).__name__}")
         rows.append(_row(number, record))

@@ -40,6 +40,8 @@ REJECTION_REASONS = (
     "not-a-file",
     "duplicate-row",
     "bad-row",
+    "unreadable-name",
+    "too-large",
 )
 
 
@@ -72,6 +74,9 @@ class ActorPassword(SQLModel, table=True):
     hash: str = Field(sa_type=sa.String(200), nullable=False)
     set_by: int = Field(foreign_key="actor.id", nullable=False)
     set_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # A desk session made at an older generation is refused (governance.actors.end_sessions): signing
+    # out, a new password and disabling the actor move it on.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
 
 
 class ActorRole(SQLModel, table=True):
@@ -200,6 +205,23 @@ class Licence(SQLModel, table=True):
     # The IPTC PLUS data-mining value the file carried (e.g. ...DMI-PROHIBITED-AIMLTRAINING), if any.
     data_mining: str | None = Field(default=None, sa_type=sa.Text)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LicenceAlias(SQLModel, table=True):
+    """A site's own licence alias: a spelling legal has read and maps exactly to one SPDX expression.
+
+    The shipped aliases live in governance/licence_aliases.yaml; these add to them, never override."""
+
+    __tablename__ = "licence_alias"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # aliases.key(text): lower case, spaces squeezed, no final full stop; what lookups compare.
+    key: str = Field(sa_type=sa.Text, nullable=False, unique=True)
+    text: str = Field(sa_type=sa.Text, nullable=False)
+    spdx: str = Field(sa_type=sa.Text, nullable=False)
+    why: str = Field(sa_type=sa.Text, nullable=False)
+    added_by: int = Field(foreign_key="actor.id", nullable=False)
+    added_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False)
 
 
 class Rejection(SQLModel, table=True):
@@ -348,6 +370,19 @@ class IndexBuild(SQLModel, table=True):
     stale: bool = Field(default=False, nullable=False)
     stale_reason: str | None = Field(default=None, sa_type=sa.Text)
     stale_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PolicyText(SQLModel, table=True):
+    """The exact bytes of a policy file an index was built under, by their sha256: a build is judged
+    later by what it was built under, whatever file of that name a caller's search path finds."""
+
+    __tablename__ = "policy_text"
+    __table_args__ = (sa.CheckConstraint("length(sha256) = 64", name="sha256_length"),)
+
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    name: str = Field(sa_type=sa.String(100), nullable=False)
+    text: str = Field(sa_type=sa.Text, nullable=False)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
 class IndexMember(SQLModel, table=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
@@ -250,6 +251,7 @@ class Policy(BaseModel):
 
     _path: Path | None = PrivateAttr(default=None)
     _hash: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
     _judgements: dict[str | None, Judgement] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
@@ -326,6 +328,11 @@ class Policy(BaseModel):
         """sha256 of the policy file's exact bytes, recorded with every decision made under it."""
         return self._hash
 
+    @property
+    def text(self) -> str:
+        """The policy file's exact text (UTF-8), which `hash` is the sha256 of."""
+        return self._text
+
     @classmethod
     def from_file(cls, path: Path, shown: str | None = None) -> Policy:
         """Read and validate one policy file; any problem is a one-line BadInput naming file and field."""
@@ -334,20 +341,32 @@ class Policy(BaseModel):
             data = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"{shown}: cannot read the policy file ({exc.strerror or exc})") from None
+        policy = cls.from_bytes(data, shown, path.stem)
+        policy._path = path
+        return policy
+
+    @classmethod
+    def from_bytes(cls, data: bytes, shown: str, stem: str) -> Policy:
+        """Validate a policy file's bytes (`stem`: the name the file has, which the policy must carry)."""
         try:
             document = yaml.load(data, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
             raise BadInput(f"{shown}: not valid YAML ({_yaml_problem(exc)})") from None
+        except RecursionError:
+            raise BadInput(f"{shown}: not valid YAML (nested too deep to read)") from None
         if document is None:
             raise BadInput(f"{shown}: the policy file is empty")
         if not isinstance(document, dict):
             raise BadInput(f"{shown}: expected a mapping of policy keys, found a {type(document).__name__}")
         try:
-            policy = cls.model_validate(document, context={"stem": path.stem})
+            policy = cls.model_validate(document, context={"stem": stem})
         except ValidationError as exc:
             raise BadInput(f"{shown}: {_validation_problem(exc)}") from None
-        policy._path = path
-        policy._hash = hashlib.sha256(data).hexdigest()
+        try:
+            text = data.decode("utf-8")  # kept with the builds made under it, so it must be text
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{shown}: not UTF-8 text (byte {exc.start})") from None
+        policy._hash, policy._text = hashlib.sha256(data).hexdigest(), text
         return policy
 
     def _rule_for(self, licence_id: str) -> tuple[int, int, LicenceRule] | None:
@@ -490,6 +509,19 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: _StrictLoader, node):
+    """An int, or a problem at its line: Python reads no integer over sys.get_int_max_str_digits()."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number longer than {sys.get_int_max_str_digits()} digits", node.start_mark
+        ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import actors, audit, credentials
+from governance import actors, audit, credentials, liveness
 from governance import outputs as output_review
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
@@ -162,7 +162,10 @@ def generate(
     with catalogue.read() as session:
         actor = actors.require(session, actor_name, "generate").name
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(f"--out {out}: exists and is not an empty folder; outputs are never overwritten")
+        raise BadInput(
+            f"--out {out}: exists and is not an empty folder; outputs are never overwritten "
+            f"({liveness.interrupted_hint(out)})"
+        )
     if not out.parent.is_dir():
         raise BadInput(f"--out {out}: folder {out.parent} does not exist")
     handle = IndexHandle.open(catalogue, index_dir)
@@ -272,21 +275,22 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
         files.append((name, data, record))
     attribution = notice(records)
     tmp = out.parent / f".{out.name}.tmp-{run_id}"
-    tmp.mkdir()
-    try:
-        for name, data, record in files:
-            (tmp / name).write_bytes(data)
-            sidecar = {**record, "attribution_notice": attribution}
-            (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
-        (tmp / NOTICE).write_text(attribution)
-        with catalogue.write() as session:
-            _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
-            if out.exists():
-                out.rmdir()  # the empty folder the caller made
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with liveness.held(catalogue, "generate", run_id):  # `doctor` leaves a live run's folders alone
+        tmp.mkdir()
+        try:
+            for name, data, record in files:
+                (tmp / name).write_bytes(data)
+                sidecar = {**record, "attribution_notice": attribution}
+                (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+            (tmp / NOTICE).write_text(attribution)
+            with catalogue.write() as session:
+                _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
+                if out.exists():
+                    out.rmdir()  # the empty folder the caller made
+                os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     summary = {
         **shared,
         "outputs": [
@@ -403,19 +407,27 @@ def _read_chunks(path: Path) -> tuple[dict[str, str], bytes]:
 
 
 def find_output(session: Session, path: str | os.PathLike) -> GenerationOutput:
-    """The output a file is: by its run chunks, else its file hash, else the hash of its pixels."""
+    """The output a file is: by its file hash, else the hash of its pixels. The run chunks are a
+    claim anyone can copy into another picture, so they only name where to look: a file whose bytes
+    and pixels are both not the named output's is refused, never vouched for."""
     path = Path(path)
     chunks, data = _read_chunks(path)
+    file_sha256, pixels = hashlib.sha256(data).hexdigest(), chunks["_pixels"]
     o, r = GenerationOutput, GenerationRun
     if "run" in chunks and chunks.get("output", "").isdigit():
-        found = session.scalars(
+        named = session.scalars(
             sa.select(o)
             .join(r, r.id == o.run_id)
             .where(r.run_id == chunks["run"], o.ordinal == int(chunks["output"]))
         ).first()
-        if found is not None:
-            return found
-    for column, value in ((o.sha256, hashlib.sha256(data).hexdigest()), (o.pixels_sha256, chunks["_pixels"])):
+        if named is not None:
+            if file_sha256 == named.sha256 or pixels == named.pixels_sha256:
+                return named
+            raise Refused(
+                f"{path}: these chunks name output {named.ordinal} of run {chunks['run']}, but this file is"
+                " not it (neither its sha256 nor its pixels match the record): provenance forged or edited"
+            )
+    for column, value in ((o.sha256, file_sha256), (o.pixels_sha256, pixels)):
         found = session.scalars(sa.select(o).where(column == value).order_by(o.id)).first()
         if found is not None:
             return found

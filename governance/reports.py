@@ -131,18 +131,35 @@ def _cell(value) -> str:
     return "(none)" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): `=cmd|' /C calc'!A0`
+# in a licence as found would run when legal opens the report.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell a spreadsheet shows as text: one that starts like a formula gets a leading `'`
+    (OWASP's advice), which spreadsheets hide; numbers and other text are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(report: dict) -> str:
     """One table with a `section` column, so a spreadsheet can filter it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["section", "licence", "status", "state", "images", "image_id", "sha256", "expires_on"])
+
+    def row(*cells) -> None:
+        writer.writerow([spreadsheet_cell(value) for value in cells])
+
+    row("section", "licence", "status", "state", "images", "image_id", "sha256", "expires_on")
     for entry in report["by_licence"]:
         for state in APPROVAL_STATES:
             if entry[state]:
-                writer.writerow(["by_licence", entry["licence"], "", state, entry[state], "", "", ""])
+                row("by_licence", entry["licence"], "", state, entry[state], "", "", "")
     for f in report["flagged"]:
-        writer.writerow(["flagged", f["raw"] or "", f["status"], "", f["images"], "", "", ""])
+        row("flagged", f["raw"] or "", f["status"], "", f["images"], "", "", "")
     for e in report["expiring"]:
         section = "expired" if e["expired"] else "expiring"
-        writer.writerow([section, e["spdx"] or "", "", e["state"], 1, e["id"], e["sha256"], e["expires_on"]])
+        row(section, e["spdx"] or "", "", e["state"], 1, e["id"], e["sha256"], e["expires_on"])
     return buffer.getvalue()

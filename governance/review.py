@@ -7,6 +7,8 @@ rules allow it, and every image a rule refuses is skipped and reported with its 
 image legal may not approve does not hold back eight hundred it may. Either way the images are
 row-locked in id order for the transaction (concurrent reviewers on PostgreSQL serialise per image),
 judged by one query and changed by set-based UPDATEs in batches, with one audit event per image.
+The lock is FOR NO KEY UPDATE (a decision never changes an image's key), which the key-share locks
+of foreign keys pointing at the image (a style set's `add`, an ingest's new source) do not wait for.
 Deciding an image that is already in the requested state changes nothing and says so.
 """
 
@@ -144,7 +146,7 @@ def _candidates(session: Session, actor_id: int, ids, *, lock: bool) -> list:
         .order_by(i.c.id)
     )
     if lock:
-        query = query.with_for_update(of=i)
+        query = query.with_for_update(of=i, key_share=True)
     return session.execute(query).all()
 
 

@@ -1,4 +1,5 @@
-"""The content-addressed store beside the catalogue: thumbnails and licence evidence, named by hash.
+"""The content-addressed store beside the catalogue: thumbnails, licence evidence and metadata values
+too long for the catalogue's rows, named by hash.
 
 Files are written to a temporary name and renamed into place, so a crash never leaves a half-written
 file under a valid name; writing the same content twice is a no-op.
@@ -42,6 +43,17 @@ def thumbnail_path(root: Path, sha256: str) -> Path:
 def put_thumbnail(root: Path, sha256: str, jpeg: bytes) -> Path:
     target = thumbnail_path(root, sha256)
     _write_atomic(target, jpeg)
+    return target
+
+
+def text_path(root: Path, sha256: str) -> Path:
+    """A metadata value too long for the catalogue's rows, whole, as UTF-8 (governance.limits)."""
+    return _place(root, "text", sha256, ".txt")
+
+
+def put_text(root: Path, sha256: str, data: bytes) -> Path:
+    target = text_path(root, sha256)
+    _write_atomic(target, data)
     return target
 
 

@@ -196,7 +196,7 @@ def publish(session: Session, actor_name: str | None, ref: str, note: str | None
     actor = actors.require(session, actor_name, "styleset.edit")
     styleset = _editable(session, ref)
     # Lock the style set row so two publishes of one set cannot both take version N.
-    session.execute(sa.select(StyleSet.id).where(StyleSet.id == styleset.id).with_for_update())
+    session.execute(sa.select(StyleSet.id).where(StyleSet.id == styleset.id).with_for_update(key_share=True))
     member, image = StyleSetMember.__table__, Image.__table__
     current = (
         sa.select(member.c.image_id, image.c.sha256)

@@ -25,11 +25,13 @@ ON_POSTGRES = TEST_DB.startswith("postgresql")
 TABLES_TO_CLEAR = [
     "index_member",
     "index_build",
+    "policy_text",
     "styleset_version_member",
     "styleset_version",
     "styleset_member",
     "styleset",
     "audit_event",
+    "licence_alias",
     "rejection",
     "licence",
     "source",

@@ -97,3 +97,17 @@ def run_generate(catalogue, folder, rdm_dir, out, actor="gia", **params):
 
     request = Request(prompt=params.pop("prompt", "a quiet study in blue"), **{"steps": 2, "k": 3, **params})
     return provenance.generate(catalogue, actor, request, folder, rdm_dir, out, device="cpu")
+
+
+def lose_a_race(session, catalogue, image_id: int) -> None:
+    """Doom this PostgreSQL transaction to a serialisation failure (40001) when it next locks image
+    `image_id`: it takes a REPEATABLE READ snapshot, then another connection changes that row (to
+    itself) and commits. A real failure from the server, provoked at a chosen step."""
+    import sqlalchemy as sa
+
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    session.execute(sa.text("SELECT 1"))
+    with catalogue.engine.begin() as other:
+        other.execute(
+            sa.text("UPDATE image SET state_reason = state_reason WHERE id = :id"), {"id": image_id}
+        )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
 from governance import audit
 from governance.catalogue import Catalogue
-from tests.factories import encode, picture, write, write_csv
+from tests.factories import encode, picture, write, write_csv, write_jsonl
 
 
 @pytest.fixture
@@ -129,6 +130,22 @@ def test_images_list_shows_each_image_s_path_collection_and_title(stocked, cli):
     assert cli("images", "list", "--raw", "free for personal use", "--json").stdout.count('"id"') == 1
 
 
+def test_images_list_licence_takes_an_spdx_expression_in_any_case_and_refuses_anything_else(stocked, cli):
+    def ids(value):
+        result = cli("images", "list", "--json", "--licence", value)
+        assert result.exit_code == 0, result.output
+        return [row["id"] for row in json.loads(result.stdout)]
+
+    assert ids("cc-by-4.0") == ids("CC-BY-4.0") == [2, 3]
+    for value, reason in [
+        ("GPL-2", "--licence: 'GPL-2' is not an SPDX expression ('GPL-2' is ambiguous"),
+        ("CC BY 4.0", "it reads as CC-BY-4.0: give that"),
+        ("free for personal use", "no SPDX id, licence name or alias"),
+    ]:
+        refused = cli("images", "list", "--licence", value)
+        assert refused.exit_code == 2 and reason in refused.stderr, refused.output
+
+
 def test_images_show_has_sources_licence_rights_and_history(stocked, cli):
     result = cli("images", "show", "2", "--json")
     assert result.exit_code == 0, result.output
@@ -192,3 +209,86 @@ def test_rejections_and_runs_are_listed(catalogue, team, tmp_path, cli):
     assert [(r["actor"], r["status"], r["offered"], r["catalogued"], r["rejected"]) for r in runs] == [
         ("sam", "completed", 2, 1, 1)
     ]
+
+
+FORGED = "\x1b[2K\rlicence CC0-1.0 [verified]"
+
+
+def lines_a_terminal_shows(text: str) -> list[str]:
+    """Where a terminal starts a line: at a newline, a carriage return or a clear-line escape."""
+    return [line.strip() for line in re.split(r"\r|\n|\x1b\[2K|\x0b|\x0c|\x85|\u2028|\u2029", text)]
+
+
+def test_catalogue_text_cannot_drive_the_terminal(catalogue, team, tmp_path, cli):
+    """EXIF Artist holding an escape sequence, a carriage return and a newline (and, from the manifest,
+    a C1 CSI, a bidi override and a title-setting OSC) printed by `images show`, `images list`,
+    tables, reports and errors: shown as escapes, kept as found in the catalogue."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x013B] = f"{FORGED}\nsecond line"
+    (tmp_path / "in").mkdir()
+    picture(7).save(tmp_path / "in" / "artist.jpg", "JPEG", exif=exif)
+    title = "t\x9b31m\u202eevil"
+    rows = [
+        {"path": "artist.jpg", "licence": f"CC0{FORGED}\n", "collection": "c\x1b]0;t\x07", "title": title}
+    ]
+    ingested = cli("ingest", tmp_path / "in", "--manifest", write_csv(tmp_path / "m.csv", rows), actor="sam")
+    assert ingested.exit_code == 0, ingested.output
+
+    shown = cli("images", "show", "1")
+    assert shown.exit_code == 0, shown.output
+    outputs = [
+        shown.stdout,
+        cli("images", "list").stdout,
+        cli("images", "list", "--json").stdout,
+        cli("images", "show", "1", "--json").stdout,
+        cli("audit", "log").stdout,
+        cli("report", "licences").stdout,
+        cli("report", "licences", "--format", "csv").stdout,
+        cli("styleset", "create", f"set{FORGED}", actor="sam").stderr,  # an error naming the value
+    ]
+    hidden = f"[/x][black on black]hidden{FORGED}"
+    assert cli("styleset", "create", "marked", "--description", hidden, actor="sam").exit_code == 0
+    listed = cli("styleset", "list")
+    assert listed.exit_code == 0 and "[/x][black on black]hidden\\x1b[2K\\rlicence" in listed.stdout
+    outputs.append(listed.stdout)  # a table cell is text, never rich markup
+    for text in outputs:
+        assert not re.search("[\x1b\x07\x9b\u202e]", text), text
+        assert "licence CC0-1.0 [verified]" not in lines_a_terminal_shows(text), text
+    creator = next(line for line in shown.stdout.splitlines() if "creator:" in line)
+    assert creator == "    creator: \\x1b[2K\\rlicence CC0-1.0 [verified]\\nsecond line"
+    assert "    title: t\\x9b31m\\u202eevil" in shown.stdout.splitlines()
+    [source] = json.loads(outputs[3])["sources"]
+    assert (source["creator"], source["title"]) == (f"{FORGED}\nsecond line", title)  # kept as found
+
+
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+]
+
+
+def test_the_csv_report_neutralises_formulas(catalogue, team, tmp_path, cli):
+    """OWASP CSV injection: a licence as found that a spreadsheet would run is written as text."""
+    from governance.reports import spreadsheet_cell
+
+    rows = []
+    for n, licence in enumerate(FORMULAS):
+        write(tmp_path / "in" / f"{n}.png", encode(picture(200 + n)))
+        rows.append({"path": f"{n}.png", "licence": licence})
+    assert (
+        cli(
+            "ingest", tmp_path / "in", "--manifest", write_jsonl(tmp_path / "m.jsonl", rows), actor="sam"
+        ).exit_code
+        == 0
+    )
+    report = cli("report", "licences", "--format", "csv").stdout
+    flagged = sorted(r["licence"] for r in csv.DictReader(io.StringIO(report)) if r["section"] == "flagged")
+    assert flagged == sorted("'" + formula for formula in FORMULAS)
+    assert spreadsheet_cell("\tcmd") == "'\tcmd" and spreadsheet_cell("\rcmd") == "'\rcmd"
+    assert spreadsheet_cell("CC0-1.0") == "CC0-1.0" and spreadsheet_cell(3) == 3
+    data = json.loads(cli("report", "licences", "--format", "json").stdout)
+    assert sorted(f["raw"] for f in data["flagged"]) == sorted(FORMULAS)  # kept as found

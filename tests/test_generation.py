@@ -219,6 +219,30 @@ def test_show_affected_and_reproduce(indexed, rdm_dir, tmp_path, cli):
     assert provenance.reproduce(catalogue, second)["same"]  # an auditor can still reproduce it
 
 
+def test_a_picture_carrying_a_real_outputs_chunks_is_refused_not_vouched_for(indexed, rdm_dir, tmp_path, cli):
+    from PIL import PngImagePlugin
+
+    catalogue, folder = indexed
+    made = run(catalogue, folder, rdm_dir, tmp_path / "out", n=1, seed=3)
+    real = Image.open(Path(made.out) / made.files[0])
+    chunks = PngImagePlugin.PngInfo()
+    for key, value in real.text.items():
+        chunks.add_itxt(key, value)
+    forged = tmp_path / "forged.png"
+    Image.new("RGB", real.size, (200, 10, 10)).save(forged, pnginfo=chunks)
+    refusal = "these chunks name output 0 of run .*, but this file is not it"
+    with catalogue.read() as session, pytest.raises(Refused, match=refusal):
+        provenance.show(session, forged)
+    for command in (("provenance", "show", forged), ("outputs", "show", forged)):
+        result = cli(*command)
+        assert result.exit_code == 1 and "this file is not it" in result.stderr, command
+    # The same chunks on the real pixels (metadata re-written, say) still find the output.
+    resaved = tmp_path / "resaved.png"
+    real.save(resaved, pnginfo=chunks, compress_level=1)
+    with catalogue.read() as session:
+        assert provenance.show(session, resaved)["run_id"] == made.run_id
+
+
 def test_generate_cli(indexed, rdm_dir, tmp_path, cli):
     catalogue, folder = indexed
     result = cli(

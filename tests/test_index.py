@@ -326,3 +326,46 @@ def test_index_cli(published, encoder_dir, tmp_path, cli):
         actor="sam",
     )
     assert missing.exit_code == 2 and "--allow-download" in missing.stderr
+
+
+def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_found(
+    published, encoder_dir, tmp_path, cli, monkeypatch
+):
+    """Another commercial.yaml in ./policies, one that refuses CC0: `index verify` (no role
+    needed) reports the file as a difference and leaves the index fresh; a licence change re-judges
+    it by the recorded text too."""
+    from governance.models import PolicyText
+    from governance.policy import load_policy
+
+    build(published, encoder_dir, tmp_path / "idx")
+    shipped = load_policy("commercial")
+    with published.read() as session:
+        [kept] = session.exec(select(PolicyText)).all()
+    assert (kept.sha256, kept.name, kept.text) == (shipped.hash, "commercial", shipped.text)
+    work = tmp_path / "work"
+    (work / "policies").mkdir(parents=True)
+    cc0 = "  - match: [CC0-1.0, CC-PDDC]\n    decision: allow"
+    assert cc0 in shipped.text
+    strict = shipped.text.replace(cc0, cc0.replace("allow", "exclude"))  # refuses five of the members
+    (work / "policies" / "commercial.yaml").write_text(strict)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("STYLEVAULT_POLICIES", raising=False)
+    assert load_policy("commercial").hash != shipped.hash
+
+    result = index.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
+    assert result.ok, result.problems
+    [difference] = result.differences
+    assert "policy commercial: the file found now" in difference and "judged as built" in difference
+    run = cli("index", "verify", tmp_path / "idx", "--on", "2026-11-27")
+    assert run.exit_code == 0 and "the file found now" in run.stderr
+    with published.write() as session:
+        lee, image = actors.find(session, "lee"), images.resolve(session, "1")
+        licences.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+    with published.read() as session:
+        assert not session.exec(select(IndexBuild)).one().stale
+        assert audit.log(session, action="index.stale") == []
+    # The recorded text still decides: a licence it refuses makes the index stale.
+    with published.write() as session:
+        lee, image = actors.find(session, "lee"), images.resolve(session, "2")
+        licences.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+    assert "image 2 is no longer cleared under commercial" in index.verify(published, tmp_path / "idx").stale

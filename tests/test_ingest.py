@@ -307,13 +307,12 @@ def test_non_utf8_and_very_long_file_names(catalogue, team, tmp_path):
 
     summary = ingest(catalogue, "sam", root, progress=False)
 
-    assert_reconciled(catalogue, summary, (5, 3, 0, 2))
-    # Undecodable bytes are written as \x escapes: readable, storable, and the rest of the name kept.
-    _, _, sources = image_of(catalogue, latin1)
-    assert sources[0].path == str(root) + "/caf\\xe9.png"
-    assert sources[0].locator == sources[0].path
+    assert_reconciled(catalogue, summary, (5, 2, 0, 3))
+    # A name that is not UTF-8 is rejected before it is read: stored escaped, it would name no file.
+    assert not has_image(catalogue, latin1)
     assert reasons(catalogue, summary.run_id) == {
-        "\\xff\\xfe-notes.jpg": "not-an-image",
+        "caf\\xe9.png": "unreadable-name",
+        "\\xff\\xfe-notes.jpg": "unreadable-name",
         "z" * 250: "empty-file",
     }
     assert source_at(catalogue, long_ascii).path.endswith("/" + long_ascii_name)
@@ -504,11 +503,11 @@ def test_two_worker_processes_give_exactly_the_catalogue_one_gives(
     assert _everything(catalogue) == _everything(other_catalogue)
 
 
-def _die_on_poison(path, store_root):
+def _die_on_poison(folder, relative, store_root):
     """Stands in for examine in a forked worker: the file named poison.png kills its process."""
-    if Path(path).name == "poison.png":
+    if Path(relative).name == "poison.png":
         os.kill(os.getpid(), signal.SIGKILL)
-    return examine(path, store_root)
+    return examine(folder, relative, store_root)
 
 
 def test_a_killed_worker_fails_the_run_with_one_line_and_a_rerun_completes_it(

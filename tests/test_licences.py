@@ -216,11 +216,11 @@ def test_require_expression_names_the_field():
 
 @pytest.fixture
 def expat(catalogue, team, tmp_path):
-    """Five images: 1-3 state `Expat` (2 of them in collection `debian`), 4 states `MIT`, 5 none."""
+    """Five images: 1-3 state `GPL-2` (2 of them in collection `debian`), 4 states `MIT`, 5 none."""
     rows = [
-        {"path": "a.png", "licence": "Expat", "collection": "debian"},
-        {"path": "b.png", "licence": "Expat", "collection": "debian"},
-        {"path": "c.png", "licence": "Expat", "collection": "other"},
+        {"path": "a.png", "licence": "GPL-2", "collection": "debian"},
+        {"path": "b.png", "licence": "GPL-2", "collection": "debian"},
+        {"path": "c.png", "licence": "GPL-2", "collection": "other"},
         {"path": "d.png", "licence": "MIT", "collection": "debian"},
         {"path": "e.png", "collection": "other"},
     ]
@@ -239,19 +239,19 @@ def test_licence_set_by_raw_statement_dry_run_then_all_in_one_transaction(expat,
     before = _licences(expat)
     with expat.read() as session:
         head = audit.revision(session)
-    trial = cli("licence", "set", "--raw", "Expat", "--licence", "MIT", "--dry-run", actor="lee")
+    trial = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", "--dry-run", actor="lee")
     assert trial.exit_code == 0, trial.output
     assert trial.stdout.splitlines() == [
         "3 images: licence MIT would be recorded as verified",
-        "  3 now unrecognised - (as found: 'Expat'): images 1-3",
+        "  3 now unrecognised - (as found: 'GPL-2'): images 1-3",
         "dry run: nothing changed",
     ]
-    evidence = write(tmp_path / "ruling.txt", b"Expat is the MIT licence")
+    evidence = write(tmp_path / "ruling.txt", b"version 2 only, says the package")
     as_json = cli(
         "licence",
         "set",
         "--raw",
-        "Expat",
+        "GPL-2",
         "--licence",
         "MIT",
         "--evidence",
@@ -270,7 +270,7 @@ def test_licence_set_by_raw_statement_dry_run_then_all_in_one_transaction(expat,
         "licence",
         "set",
         "--raw",
-        "Expat",
+        "GPL-2",
         "--licence",
         "MIT",
         "--evidence",
@@ -287,10 +287,10 @@ def test_licence_set_by_raw_statement_dry_run_then_all_in_one_transaction(expat,
     with expat.read() as session:
         events = audit.log(session, action="licence.set")
         assert sorted(e["target"] for e in events) == ["image:1", "image:2", "image:3"]
-        assert all(e["before"]["raw"] == "Expat" and e["after"]["note"] == "legal ruling 12" for e in events)
+        assert all(e["before"]["raw"] == "GPL-2" and e["after"]["note"] == "legal ruling 12" for e in events)
         assert len({e["after"]["evidence"] for e in events}) == 1
         assert audit.verify(session).ok
-    again = cli("licence", "set", "--raw", "Expat", "--licence", "MIT", actor="lee")
+    again = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", actor="lee")
     assert again.stdout.strip() == "no image matches: nothing to record"
 
 
@@ -320,9 +320,9 @@ def test_licence_set_by_collection_and_other_filters(expat, cli):
     ("args", "message", "status"),
     [
         (["--licence", "MIT"], "give IMAGE, or a filter", 2),
-        (["1", "--raw", "Expat", "--licence", "MIT"], "IMAGE: give one image or filters, not both", 2),
-        (["--raw", "Expat", "--licence", "nonsense (("], "--licence: 'nonsense ((' is not a recognised", 2),
-        (["--raw", "Expat", "--licence", "MIT", "--state", "lost"], "'lost' is not one of", 2),
+        (["1", "--raw", "GPL-2", "--licence", "MIT"], "IMAGE: give one image or filters, not both", 2),
+        (["--raw", "GPL-2", "--licence", "nonsense (("], "--licence: 'nonsense ((' is not a recognised", 2),
+        (["--raw", "GPL-2", "--licence", "MIT", "--state", "lost"], "'lost' is not one of", 2),
     ],
 )
 def test_licence_set_by_filter_refuses_bad_input_and_changes_nothing(expat, cli, args, message, status):
@@ -333,6 +333,6 @@ def test_licence_set_by_filter_refuses_bad_input_and_changes_nothing(expat, cli,
 
 
 def test_licence_set_by_filter_needs_the_legal_role(expat, cli):
-    result = cli("licence", "set", "--raw", "Expat", "--licence", "MIT", actor="sam")
+    result = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", actor="sam")
     assert result.exit_code == 1 and "needs the legal role" in result.stderr
     assert _licences(expat)[1] == ("unrecognised", None)

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, audit, index, outputs, provenance, review, stylesets
+from governance import actors, alias_edits, audit, index, outputs, provenance, review, stylesets
 from governance.catalogue import Catalogue, alembic_config
 from governance.cli import app
 from governance.errors import BadInput
@@ -194,7 +194,7 @@ def test_model_check_constraints_are_all_named():
     """Every CHECK is named, so a later batch migration on SQLite can drop and recreate it."""
     names = model_check_constraints()
     assert all(name.startswith(f"ck_{table}_") for table, found in names.items() for name in found)
-    assert sum(len(found) for found in names.values()) == 29
+    assert sum(len(found) for found in names.values()) == 30
     assert "ck_image_four_eyes" in names["image"]
     assert "ck_ingest_run_reconciled" in names["ingest_run"]
 
@@ -262,6 +262,7 @@ def populate(cat: Catalogue, folder) -> list[int]:
             assert released["refused"] == []
         with cat.write() as session:
             passwords.set_password(session, "admin", "lee", "correct horse battery")
+            alias_edits.add(session, "lee", "Our Studio Licence", "LicenseRef-studio", "contract 2026-04")
     return ids
 
 

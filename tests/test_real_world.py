@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from governance import licences
 from governance.ingest import ingest
-from governance.models import AuditEvent, Source
+from governance.models import AuditEvent, Licence, Source
 from tests.ingest_checks import actions, assert_reconciled, count, image_of
 
 CORPUS = Path(__file__).parent / "data" / "real_world"
@@ -59,3 +60,60 @@ def test_every_place_and_licence_statement_of_the_corpus_is_kept_and_a_second_in
     second = ingest(catalogue, "sam", corpus, manifest=corpus / "manifest.csv", progress=False)
     assert_reconciled(catalogue, second, (len(rows), 0, len(rows) - refused, refused), sources=0)
     assert actions(catalogue)[events:] == ["ingest.start"] + ["ingest.reject"] * refused + ["ingest.finish"]
+
+
+# Each licence spelling of the corpus, as Debian copyright files write it, and what the alias table
+# and the rules read it as: an SPDX expression, or None with a fragment of the reason.
+SPELLINGS = {
+    "GPL-2+": "GPL-2.0-or-later",
+    "GPL-3+": "GPL-3.0-or-later",
+    "LGPL-2.1+": "LGPL-2.1-or-later",
+    "LGPL-3+": "LGPL-3.0-or-later",
+    "Expat": "MIT",
+    "CC-BY-SA-3.0+": "CC-BY-SA-3.0+",
+    "Apache 2.0": "Apache-2.0",
+    "The MIT License": "MIT",
+    "Creative Commons Zero": "CC0-1.0",
+    "CC0": "CC0-1.0",
+    "public domain": "LicenseRef-PublicDomain",
+    "CC BY-SA 3.0 IGO": "CC-BY-SA-3.0-IGO",
+    "Creative Commons Attribution 4.0 International Public License": "CC-BY-4.0",
+    "Attribution-ShareAlike 4.0 International": "CC-BY-SA-4.0",
+    "GPL-3+ or CC-BY-SA-3.0": "GPL-3.0-or-later OR CC-BY-SA-3.0",
+    "CC BY 4.0 OR MIT": "CC-BY-4.0 OR MIT",
+    "CC-BY-SA-4.0": "CC-BY-SA-4.0",
+    "GPL-2": (None, '"version only" in some copyright files and "or any later version" in others'),
+    "GPL-2+ with Font exception": (None, "no SPDX id, licence name or alias 'Font exception'"),
+}
+
+
+def test_the_corpus_licence_spellings_map_as_the_alias_table_says(catalogue, team, corpus):
+    assert {row["licence"] for row in manifest_rows(corpus)} == set(SPELLINGS)
+    ingest(catalogue, "sam", corpus, manifest=corpus / "manifest.csv", progress=False)
+    with catalogue.read() as session:
+        table = licences.alias_table(session)
+        kept = session.execute(
+            sa.select(Source.image_id, Source.licence_raw, Licence.spdx, Licence.status, Licence.note).join(
+                Licence, Licence.image_id == Source.image_id
+            )
+        ).all()
+    for raw, expected in SPELLINGS.items():
+        read = licences.normalise(raw, table)
+        if isinstance(expected, str):
+            assert (read.spdx, read.status) == (expected, "normalised"), raw
+            assert read.via, raw
+        else:
+            assert (read.spdx, read.status) == (None, "unrecognised"), raw
+            assert expected[1] in read.note, raw
+    # An image whose sources all say one thing carries what it reads as, or the reason it is unread.
+    statements: dict[int, set] = {}
+    for image_id, raw, *_ in kept:
+        statements.setdefault(image_id, set()).add(raw)
+    for image_id, raw, spdx, status, note in kept:
+        if len(statements[image_id]) > 1:
+            continue
+        expected = SPELLINGS[raw]
+        if isinstance(expected, str):
+            assert (spdx, status) == (expected, "normalised"), raw
+        else:
+            assert (spdx, status) == (None, "unrecognised") and expected[1] in note, raw

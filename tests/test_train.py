@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from governance import audit, index, review, stylesets, training
 from governance.demo import load_world, write_manifest
@@ -175,8 +177,6 @@ def test_train_rdm_then_generate_with_it(world_index, tmp_path):
 def test_text_to_time_feeds_the_caption_to_every_block(world_index, tmp_path):
     """`--text-to-time`: the UNet also takes the context's text token as its class label (added to the
     timestep embedding); the sampler passes it, and generation with such a model works end to end."""
-    import torch
-
     from generation.model import load_model
     from generation.sampling import denoise
 
@@ -211,6 +211,31 @@ def test_resume_carries_on_from_the_checkpoint(world_index, tmp_path):
         training.train(
             catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, resume=True, **{**options, "steps": 6}
         )
+
+
+class _Planted:
+    """A pickle that writes a file when it is loaded: what a hostile state.pt would do."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.target), "owned"))
+
+
+def test_resume_refuses_a_planted_checkpoint_without_running_it(world_index, tmp_path):
+    catalogue, folder = world_index
+    options = {**FAST, "steps": 4, "checkpoint_every": 2}
+    training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, **options)
+    state = tmp_path / "rdm.ckpt" / "state.pt"
+    real = torch.load(state, map_location="cpu", weights_only=True)
+    proof = tmp_path / "proof.txt"
+    torch.save({**real, "extra": _Planted(proof)}, state)
+    shutil.rmtree(tmp_path / "rdm")
+    with pytest.raises(BadInput, match="holds more than tensors and plain data and was refused unread"):
+        training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, resume=True, **options)
+    assert not proof.exists()
+    assert not (tmp_path / "rdm").exists()
 
 
 def test_training_is_refused_like_generation(world_index, tmp_path):

@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 users_app = typer.Typer(no_args_is_help=True, help="Actors and their roles (admin only).")
 images_app = typer.Typer(no_args_is_help=True, help="List and inspect catalogued images.")
-licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences (legal).")
+licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences and licence aliases (legal).")
 review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
@@ -42,6 +42,10 @@ provenance_app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(images_app, name="images")
 app.add_typer(licence_app, name="licence")
+licence_alias_app = typer.Typer(
+    no_args_is_help=True, help="The licence alias table: shipped aliases and the site's own (legal)."
+)
+licence_app.add_typer(licence_alias_app, name="alias")
 app.add_typer(review_app, name="review")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
@@ -96,19 +100,19 @@ def handled(fn):
         try:
             return fn(*args, **kwargs)
         except StylevaultError as exc:
-            err.print(f"stylevault: {exc}", markup=False, highlight=False)
+            err.print(f"stylevault: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlalchemy.exc.IntegrityError as exc:
             detail = str(exc.orig).splitlines()[0]
-            err.print(f"stylevault: refused by the catalogue's constraints: {detail}", markup=False)
+            err.print(f"stylevault: refused by the catalogue's constraints: {detail}")
             raise typer.Exit(1) from None
         except sqlalchemy.exc.DataError as exc:
             detail = str(exc.orig).splitlines()[0]
-            err.print(f"stylevault: the catalogue refused a value: {detail}", markup=False)
+            err.print(f"stylevault: the catalogue refused a value: {detail}")
             raise typer.Exit(2) from None
         except sqlalchemy.exc.OperationalError as exc:
             detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-            err.print(f"stylevault: catalogue unavailable: {detail}", markup=False)
+            err.print(f"stylevault: catalogue unavailable: {detail}")
             raise typer.Exit(2) from None
 
     return wrapper
@@ -125,8 +129,6 @@ def catalogue(*, current: bool = True):
         err.print(
             f"stylevault: content store {cat.store} (thumbnails, evidence, caches) does not exist yet and "
             "will be made here; set --store or STYLEVAULT_STORE to keep it in one place for every user",
-            markup=False,
-            highlight=False,
         )
     return cat
 
@@ -139,8 +141,10 @@ def main() -> None:
 from governance.cli import (  # noqa: E402, F401
     catalogue_commands,
     curation_commands,
+    doctor_commands,
     generation_commands,
     legal_commands,
+    licence_commands,
     output_commands,
     train_commands,
     web_commands,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +26,7 @@ from governance.cli import (
 from governance.cli.output import (
     err,
     out,
+    print_document,
     print_image_lines,
     print_json,
     print_json_array,
@@ -60,7 +60,7 @@ def init(
                 )
             actors.add(session, None, admin, ["admin"])
         message += f"; admin {admin!r} created"
-    out.print(message, markup=False, highlight=False)
+    out.print(message)
 
 
 @users_app.command("add")
@@ -74,7 +74,7 @@ def users_add(
 
     with catalogue().write() as session:
         state = actors.add(session, settings.actor, name, role)
-    out.print(f"added {state['name']} ({', '.join(state['roles'])})", markup=False)
+    out.print(f"added {state['name']} ({', '.join(state['roles'])})")
 
 
 @users_app.command("grant")
@@ -85,7 +85,7 @@ def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role)
-    out.print(f"{state['name']}: {', '.join(state['roles'])}", markup=False)
+    out.print(f"{state['name']}: {', '.join(state['roles'])}")
 
 
 @users_app.command("ungrant")
@@ -96,7 +96,7 @@ def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")])
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role, revoke=True)
-    out.print(f"{state['name']}: {', '.join(state['roles']) or '(no roles)'}", markup=False)
+    out.print(f"{state['name']}: {', '.join(state['roles']) or '(no roles)'}")
 
 
 @users_app.command("disable")
@@ -107,7 +107,7 @@ def users_disable(name: str) -> None:
 
     with catalogue().write() as session:
         actors.set_disabled(session, settings.actor, name, True)
-    out.print(f"{name} disabled", markup=False)
+    out.print(f"{name} disabled")
 
 
 @users_app.command("list")
@@ -157,7 +157,7 @@ def ingest(
     if as_json:
         print_json(summary.as_dict())
     else:
-        out.print(summary.line(), markup=False, highlight=False)
+        out.print(summary.line())
 
 
 # ------------------------------------------------------------------ images
@@ -194,7 +194,7 @@ def images_list(
         rows = images.iter_images(session, limit=limit, **filters)
         count = print_json_array(rows) if as_json else print_image_lines(rows)
     if not as_json:
-        out.print(f"{count} images", markup=False)
+        out.print(f"{count} images")
 
 
 @images_app.command("show")
@@ -209,37 +209,38 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
         print_json(data)
         return
     lic = data["licence"] or {}
-    out.print(f"image {data['id']}  sha256 {data['sha256']}", markup=False)
+    out.print(f"image {data['id']}  sha256 {data['sha256']}")
     out.print(
         f"  {data['format']} {data['width']}x{data['height']} {data['mode']}, {data['size_bytes']} bytes, "
         f"phash {data['phash']}",
-        markup=False,
     )
     decided = f" by {data['state_by']}" + (f": {data['state_reason']}" if data["state_reason"] else "")
     out.print(
         f"  state {data['state']}"
         + (decided if data["state_by"] else "")
         + f"; ingested by {data['ingested_by']} (run {data['ingest_run']})",
-        markup=False,
     )
     out.print(
         f"  licence {lic.get('spdx') or '-'} [{lic.get('status')}] raw: {lic.get('raw')!r}"
         + (f"  note: {lic['note']}" if lic.get("note") else ""),
-        markup=False,
     )
     for key in ("attribution", "evidence", "expires_on", "verified_by", "opt_out", "data_mining"):
         if lic.get(key):
-            out.print(f"    {key}: {lic[key]}", markup=False)
+            out.print(f"    {key}: {lic[key]}")
+    for via in lic.get("via") or []:
+        out.print(f"    via: {via}")
     for source in data["sources"]:
-        out.print(f"  source {source['locator']}", markup=False)
+        out.print(f"  source {source['locator']}")
         for key in ("collection", "creator", "title", "licence_raw", "attribution"):
             if source.get(key):
-                out.print(f"    {key}: {source[key]}", markup=False)
+                out.print(f"    {key}: {source[key]}")
+        for via in source.get("licence_via") or []:
+            out.print(f"      via: {via}")
         embedded = source["metadata"].get("embedded")
         if embedded:
-            out.print(f"    embedded: {json.dumps(embedded, ensure_ascii=False)}", markup=False)
+            out.print(f"    embedded: {json.dumps(embedded, ensure_ascii=False)}")
     for event in data["history"]:
-        out.print(f"  #{event['seq']} {event['at']} {event['actor']} {event['action']}", markup=False)
+        out.print(f"  #{event['seq']} {event['at']} {event['actor']} {event['action']}")
 
 
 @images_app.command("rejections")
@@ -259,7 +260,7 @@ def images_rejections(
         print_json(rows)
         return
     print_table(rows, ["run", "path", "reason", "detail"])
-    out.print(f"{len(rows)} rejected files", markup=False)
+    out.print(f"{len(rows)} rejected files")
 
 
 @images_app.command("runs")
@@ -295,11 +296,9 @@ def audit_verify(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(result.as_dict())
     elif result.ok:
-        out.print(f"audit chain intact: {result.events} events, head {result.head_hash}", markup=False)
+        out.print(f"audit chain intact: {result.events} events, head {result.head_hash}")
     else:
-        err.print(
-            f"stylevault: audit chain broken at event {result.broken_at}: {result.problem}", markup=False
-        )
+        err.print(f"stylevault: audit chain broken at event {result.broken_at}: {result.problem}")
     if not result.ok:
         raise typer.Exit(1)
 
@@ -358,7 +357,7 @@ def report_licences(
     if as_json or fmt is ReportFormat.json:
         print_json(report)
     else:
-        sys.stdout.write(reports.render(report, fmt.value))
+        print_document(reports.render(report, fmt.value))
 
 
 # ------------------------------------------------------------------ demo
@@ -374,4 +373,4 @@ def demo(
     """The catalogue flow end to end, offline, on generated images with simulated licences."""
     from governance.demo import run_demo
 
-    run_demo(folder, out)
+    run_demo(folder, out.console)

@@ -40,9 +40,8 @@ def styleset_create(
     """Create an empty style set, owned by the acting steward."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        state = stylesets.create(session, settings.actor, name, description)
-    out.print(f"created style set {state['name']} (owner {state['owner']})", markup=False)
+    state = catalogue().transact(lambda session: stylesets.create(session, settings.actor, name, description))
+    out.print(f"created style set {state['name']} (owner {state['owner']})")
 
 
 @styleset_app.command("add")
@@ -60,12 +59,13 @@ def styleset_add(
     """Add images to the working membership (NAME, never a published NAME@N)."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    result = catalogue().transact(
+        lambda session: stylesets.add(session, settings.actor, name, image or [], collection=collection)
+    )
     if as_json:
         print_json(result)
     else:
-        out.print(f"{result['name']}: {result['added']} added, {result['members']} members", markup=False)
+        out.print(f"{result['name']}: {result['added']} added, {result['members']} members")
 
 
 @styleset_app.command("remove")
@@ -78,12 +78,11 @@ def styleset_remove(
     """Remove images from the working membership."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.remove(session, settings.actor, name, image)
+    result = catalogue().transact(lambda session: stylesets.remove(session, settings.actor, name, image))
     if as_json:
         print_json(result)
     else:
-        out.print(f"{result['name']}: {result['removed']} removed, {result['members']} members", markup=False)
+        out.print(f"{result['name']}: {result['removed']} removed, {result['members']} members")
 
 
 @styleset_app.command("publish")
@@ -96,15 +95,13 @@ def styleset_publish(
     """Freeze the working membership as the next version, NAME@N."""
     from governance import stylesets
 
-    with catalogue().write() as session:
-        result = stylesets.publish(session, settings.actor, name, note)
+    result = catalogue().transact(lambda session: stylesets.publish(session, settings.actor, name, note))
     if as_json:
         print_json(result)
     else:
         out.print(
             f"published {result['name']}@{result['version']}: {result['members']} members, "
             f"fingerprint {result['members_sha256'][:16]}",
-            markup=False,
         )
 
 
@@ -133,16 +130,14 @@ def styleset_show(
     if diff:
         out.print(
             f"{data['name']} {data['from']}..{data['to']}: +{len(data['added'])} -{len(data['removed'])}",
-            markup=False,
         )
         for sign, key in (("+", "added"), ("-", "removed")):
             for row in data[key]:
-                out.print(f"  {sign} {row['image_id']} {row['sha256']}", markup=False)
+                out.print(f"  {sign} {row['image_id']} {row['sha256']}")
         return
     out.print(
         f"{data['name']}: {data['description'] or ''} (owner {data['owner']}, "
         f"{data['working_members']} working members)",
-        markup=False,
     )
     print_table(data["versions"], ["version", "members", "published_by", "published_at", "note"])
     if "members" in data:
@@ -199,11 +194,10 @@ def policy_show(policy: str, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(data)
         return
-    out.print(f"{loaded.name}: {loaded.description}\n  {loaded.path}\n  sha256 {loaded.hash}", markup=False)
+    out.print(f"{loaded.name}: {loaded.description}", f"  {loaded.path}", f"  sha256 {loaded.hash}")
     out.print(
         f"  requires {loaded.required_state}; settled licences: {', '.join(loaded.settled_statuses)}; "
         f"opt-outs: {loaded.opt_out}; data-mining reservations: {loaded.data_mining_reservation}",
-        markup=False,
     )
     rules = [
         {
@@ -249,24 +243,20 @@ def policy_check(
         out.print(
             f"{result.styleset}@{result.version} under {result.policy} (sha256 {result.policy_sha256[:16]}), "
             f"on {result.on}: {result.cleared} of {result.members} cleared",
-            markup=False,
         )
         for reason, count in result.excluded.items():
-            out.print(f"  {count:>8} excluded: {REASON_TEXT[reason]} [{reason}]", markup=False)
+            out.print(f"  {count:>8} excluded: {REASON_TEXT[reason]} [{reason}]")
         if result.expiring_soon:
-            out.print(f"  {result.expiring_soon:>8} cleared, but the licence expires soon", markup=False)
+            out.print(f"  {result.expiring_soon:>8} cleared, but the licence expires soon")
         if summary:
             return
         for row in clearance.members(session, loaded, styleset, cleared=False, on=day):
             out.print(
                 f"  excluded {row['image_id']:>8} {row['sha256'][:16]}  {row['reason']}: {row['detail']}",
-                markup=False,
             )
         for row in clearance.members(session, loaded, styleset, cleared=True, on=day):
             owed = ", ".join(row["obligations"]) or "nothing owed"
-            out.print(
-                f"  cleared  {row['image_id']:>8} {row['sha256'][:16]}  {row['spdx']} ({owed})", markup=False
-            )
+            out.print(f"  cleared  {row['image_id']:>8} {row['sha256'][:16]}  {row['spdx']} ({owed})")
 
 
 # ------------------------------------------------------------------ indexes
@@ -307,7 +297,6 @@ def index_build(
         f"built index {built.index_id} in {built.path}: {built.members} members ({built.search} search), "
         f"{built.embedded} newly embedded; excluded: {excluded}; "
         f"manifest sha256 {built.manifest_sha256[:16]}",
-        markup=False,
     )
 
 
@@ -354,15 +343,16 @@ def index_verify(
     if as_json:
         print_json(result.as_dict())
     elif result.ok:
+        for difference in result.differences:
+            err.print(f"stylevault: index {folder}: {difference}")
         m = result.manifest
         out.print(
             f"index {result.index_id} verified: {m['count']} members of {m['styleset']['name']}@"
             f"{m['styleset']['version']} under {m['policy']['name']}, encoder {m['encoder']['id']}",
-            markup=False,
         )
     else:
-        for problem in result.problems:
-            err.print(f"stylevault: index {folder}: {problem}", markup=False)
+        for problem in result.problems + result.differences:
+            err.print(f"stylevault: index {folder}: {problem}")
     if not result.ok:
         raise typer.Exit(1)
 

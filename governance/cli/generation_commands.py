@@ -76,7 +76,6 @@ def generate(
     out.print(
         f"run {made.run_id}: {len(made.files)} images in {made.out} (attribution notice: "
         f"{Path(made.out) / provenance.NOTICE})",
-        markup=False,
     )
 
 
@@ -96,7 +95,7 @@ def model_import_compvis(
     if weights not in ("ema", "raw"):
         raise BadInput(f"--weights: ema or raw, not {weights!r}")
     folder = load(generator).import_model("compvis", ckpt, config, out_dir, weights=weights)
-    out.print(f"imported {ckpt} ({weights} weights) into {folder}", markup=False)
+    out.print(f"imported {ckpt} ({weights} weights) into {folder}")
 
 
 @provenance_app.command("show")
@@ -124,7 +123,7 @@ def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
     if record["index_now"]["stale"]:
         lines.append(f"  the index is now STALE: {record['index_now']['stale_reason']}")
     lines += _review_lines(record)
-    out.print("\n".join(lines), markup=False)
+    out.print(*lines)
     print_table(
         [{**row, "obligations": ", ".join(row["obligations"])} for row in record["neighbours"]],
         ["rank", "image_id", "score", "licence", "obligations", "attribution"],
@@ -168,7 +167,7 @@ def provenance_affected(image: str, as_json: JsonFlag = False) -> None:
         print_json(rows)
         return
     print_table(rows, ["run_id", "ordinal", "rank", "score", "actor", "created_at", "path"])
-    out.print(f"{len(rows)} outputs retrieved image {image_id}", markup=False)
+    out.print(f"{len(rows)} outputs retrieved image {image_id}")
 
 
 @provenance_app.command("reproduce")
@@ -183,13 +182,11 @@ def provenance_reproduce(file: Path, as_json: JsonFlag = False) -> None:
     elif result["same"]:
         out.print(
             f"reproduced {file}: identical pixels (sha256 {result['reproduced_pixels_sha256'][:16]})",
-            markup=False,
         )
     else:
         err.print(
             f"stylevault: {file} was NOT reproduced: pixels sha256 {result['reproduced_pixels_sha256'][:16]}"
             f" != recorded {result['recorded_pixels_sha256'][:16]}",
-            markup=False,
         )
     if not result["same"]:
         raise typer.Exit(1)

@@ -26,7 +26,7 @@ def id_ranges(ids: list[int], most: int = 12) -> str:
 
 
 def _say(line: str) -> None:
-    out.print(line, markup=False, highlight=False)
+    out.print(line)
 
 
 # ------------------------------------------------------------------ licence set
@@ -69,10 +69,11 @@ def licence_set(
     if image is not None and chosen:
         raise BadInput("IMAGE: give one image or filters, not both")
     cat = catalogue()
-    with cat.write() as session:
+
+    def record(session):
         actor = actors.require(session, settings.actor, "licence.set")
         ids = [images.resolve(session, image).id] if image is not None else images.matching_ids(**filters)
-        recorded = licences.record_verified(
+        return licences.record_verified(
             session,
             cat.store,
             actor,
@@ -84,6 +85,8 @@ def licence_set(
             note=note,
             dry_run=dry_run,
         )
+
+    recorded = cat.transact(record)
     if as_json:
         if image is not None and not dry_run:
             print_json({"id": recorded.images[0]["id"], **recorded.images[0]["after"]})
@@ -161,13 +164,13 @@ def _review(decision: str, refs: list[str] | None, reason: str | None, as_json: 
     chosen = any(v is not None and v is not False for v in filters.values())
     if refs and (chosen or dry_run):
         raise BadInput("IMAGE: give images or filters (with --dry-run), not both")
-    with catalogue().write() as session:
+
+    def work(session):
         if refs:
-            result = review.decide(session, settings.actor, decision, refs, reason)
-        else:
-            result = review.decide_matching(
-                session, settings.actor, decision, filters, reason, dry_run=dry_run
-            )
+            return review.decide(session, settings.actor, decision, refs, reason)
+        return review.decide_matching(session, settings.actor, decision, filters, reason, dry_run=dry_run)
+
+    result = catalogue().transact(work)
     if as_json:
         print_json(result.as_dict())
     else:

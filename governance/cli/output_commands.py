@@ -52,7 +52,7 @@ def outputs_list(
             "prompt",
         ],
     )
-    out.print(f"{len(rows)} outputs", markup=False)
+    out.print(f"{len(rows)} outputs")
 
 
 @outputs_app.command("show")
@@ -98,7 +98,7 @@ def outputs_show(output: str, as_json: JsonFlag = False) -> None:
             + (f" ({entry['reason']})" if entry["reason"] else "")
             + (" [override]" if entry["override"] else "")
         )
-    out.print("\n".join(lines), markup=False)
+    out.print(*lines)
 
 
 @outputs_app.command("score")
@@ -117,13 +117,12 @@ def outputs_score(
         return
     for r in results:
         if r["status"] == "missing":
-            out.print(f"output {r['output_id']}: scores missing ({r['detail']})", markup=False)
+            out.print(f"output {r['output_id']}: scores missing ({r['detail']})")
         else:
             flag = " FLAGGED: " + "; ".join(r["flags"]) if r["flagged"] else ""
             out.print(
                 f"output {r['output_id']}: nearest cosine {r['nearest_cosine']:.4f}, "
                 f"phash distance {r['nearest_hash_distance']}{flag}",
-                markup=False,
             )
 
 
@@ -133,9 +132,9 @@ def _report(result: dict, done_key: str, verb: str, as_json: bool) -> None:
     else:
         for item in result[done_key]:
             change = verb if item["changed"] else f"already {item['state']}"
-            out.print(f"output {item['output_id']}: {change}", markup=False)
+            out.print(f"output {item['output_id']}: {change}")
         for item in result["refused"]:
-            err.print(f"stylevault: refused: {item['reason']}", markup=False, highlight=False)
+            err.print(f"stylevault: refused: {item['reason']}")
     if result["refused"]:
         raise typer.Exit(1)
 

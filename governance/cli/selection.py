@@ -18,7 +18,7 @@ class ApprovalState(StrEnum):
 
 State = Annotated[ApprovalState | None, typer.Option(help="Approval state.")]
 # `licence set` takes --licence for the licence it records, so there the SPDX filter is --spdx.
-Spdx = Annotated[str | None, typer.Option("--licence", help="Exact SPDX expression.")]
+Spdx = Annotated[str | None, typer.Option("--licence", help="SPDX expression, any case.")]
 SpdxFilter = Annotated[str | None, typer.Option("--spdx", help="Images whose SPDX expression is this.")]
 Raw = Annotated[str | None, typer.Option(help="Licence exactly as found, e.g. Expat.")]
 LicenceStatus = Annotated[

@@ -60,7 +60,6 @@ def _train(kind: str, index: Path, out_dir: Path, as_json: bool, trainer: str, *
         f"trained {kind} {result['model_id']} into {result['path']} on index {on['index']['id']} "
         f"({on['styleset']['name']}@{on['styleset']['version']} under {on['policy']['name']}, "
         f"{on['members']} members, manifest sha256 {on['index']['manifest_sha256'][:16]})",
-        markup=False,
     )
 
 
@@ -174,7 +173,7 @@ def train_demo_models(
         },
         device=device,
         resume=resume,
-        console=out,
+        console=out.console,
     )
     for kind, result in results.items():
-        out.print(f"{kind}: {result['model_id']} in {result['path']}", markup=False)
+        out.print(f"{kind}: {result['model_id']} in {result['path']}")

@@ -29,6 +29,14 @@ def serve(
             "never read unless given.",
         ),
     ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="STYLEVAULT_TRUSTED_PROXY",
+            help="The address (or network, e.g. 10.0.0.0/24) the proxy connects from; --trusted-header "
+            "needs it, and the header from any other address is refused. Repeat for several.",
+        ),
+    ] = None,
     secure_cookies: Annotated[
         bool, typer.Option(help="Secure cookies over plain http too (behind a TLS-terminating proxy).")
     ] = False,
@@ -44,18 +52,19 @@ def serve(
     config = from_environment(
         cat.store,
         trusted_header=trusted_header,
+        trusted_proxies=tuple(trusted_proxy) if trusted_proxy else None,
         secure_cookies=secure_cookies or None,
         session_seconds=int(session_hours * 3600),
     )
     if not _loopback(host):
-        err.print(f"stylevault: serving on {host}, reachable from other machines", markup=False)
+        err.print(f"stylevault: serving on {host}, reachable from other machines")
     if config.trusted_header:
-        err.print(
-            f"stylevault: trusting the {config.trusted_header} header: only a proxy may reach this server",
-            markup=False,
-        )
-    out.print(f"stylevault review desk on http://{host}:{port}/ over {cat.safe_url}", markup=False)
-    uvicorn.run(create_app(cat, config), host=host, port=port, log_level="warning")
+        proxies = ", ".join(config.trusted_proxies)
+        err.print(f"stylevault: trusting the {config.trusted_header} header from {proxies} only")
+    out.print(f"stylevault review desk on http://{host}:{port}/ over {cat.safe_url}")
+    # proxy_headers off: the request's address must be the peer's own, the one --trusted-proxy names,
+    # never one an X-Forwarded-For header claims.
+    uvicorn.run(create_app(cat, config), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def _loopback(host: str) -> bool:
@@ -89,4 +98,4 @@ def users_passwd(
         raise BadInput("password: give it at the prompt, in STYLEVAULT_PASSWORD or with --password-stdin")
     with catalogue().write() as session:
         result = passwords.set_password(session, settings.actor, name, password)
-    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}", markup=False)
+    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}")

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance import audit, review
+from governance import actors, audit, review
 from governance.catalogue import Catalogue
-from governance.errors import BadInput, Refused
+from governance.errors import BadInput, Busy, Refused
 from governance.web import passwords
 from governance.web.config import WebConfig
 from governance.web.desk import (
@@ -24,12 +24,13 @@ from governance.web.desk import (
     SignInRequired,
     catalogue_of,
     error_page,
+    header_actor,
     local_path,
     render,
     session_of,
     text,
 )
-from governance.web.sessions import COOKIE, Sessions, record_refusal
+from governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
 from governance.web.throttle import SignInThrottle
 
 SECURITY_HEADERS = {
@@ -61,7 +62,9 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     app.state.catalogue = catalogue
     app.state.config = config
     app.state.sessions = Sessions(config.secret_key, config.session_seconds)
-    app.state.throttle = SignInThrottle(config.signin_attempts, config.signin_window_seconds)
+    app.state.throttle = SignInThrottle(
+        config.signin_attempts, config.signin_window_seconds, config.signin_client_attempts
+    )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -113,8 +116,9 @@ def _error_pages(app: FastAPI) -> None:
         if exc.quiet:
             return Response("sign in first", status_code=401, media_type="text/plain")
         if expired:
-            record_refusal(catalogue_of(request), expired, "session", _where(request), "the session expired")
-            session.say("Your session expired: sign in again.")
+            reason = session.expired_because
+            record_refusal(catalogue_of(request), expired, "session", _where(request), reason)
+            session.say(f"Your session {'expired' if reason == EXPIRED else 'was ended'}: sign in again.")
         elif request.method != "GET":
             record_refusal(catalogue_of(request), None, "session", _where(request), str(exc))
             session.say("Sign in first.")
@@ -140,6 +144,17 @@ def _error_pages(app: FastAPI) -> None:
             form = (f"/images/{exc.image_id}#licence-form", f"Set the licence of image {exc.image_id}")
             return error_page(request, 403, "Refused", message, link=form)
         return error_page(request, 403, "Refused", str(exc))
+
+    @app.exception_handler(Busy)
+    def busy(request: Request, exc: Busy):
+        record_refusal(catalogue_of(request), request.state.actor, "busy", _where(request), str(exc))
+        message = "The catalogue was busy with other changes and nothing was changed: send the form again."
+        return error_page(request, 503, "Busy", message)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    def unavailable(request: Request, exc: sa.exc.OperationalError):
+        detail = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        return error_page(request, 503, "Catalogue unavailable", f"Nothing was changed: {detail}")
 
     @app.exception_handler(BadInput)
     def bad_input(request: Request, exc: BadInput):
@@ -185,9 +200,8 @@ def _signin_routes():
 
     @router.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request, next: str = "/queue"):
-        config = request.app.state.config
         session = session_of(request)
-        if session.actor or (config.trusted_header and request.headers.get(config.trusted_header)):
+        if session.actor or header_actor(request):
             return RedirectResponse(local_path(next, "/queue"), status_code=303)
         return render(request, "signin.html", None, next=local_path(next, "/queue"))
 
@@ -199,31 +213,48 @@ def _signin_routes():
         session = session_of(request)
         catalogue = catalogue_of(request)
         throttle: SignInThrottle = request.app.state.throttle
-        wait = throttle.wait(name)
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.attempt(name, client)
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
-            reason = f"too many failed sign-ins for {name!r}; refused for {minutes} more minutes"
+            reason = f"too many sign-ins for {name!r} or from {client}; refused for {minutes} more minutes"
             record_refusal(catalogue, None, "signin", _where(request), reason)
-            error = f"Too many failed sign-ins for this name: try again in {minutes} minutes."
+            error = f"Too many failed sign-ins: try again in {minutes} minutes."
             return render(request, "signin.html", None, 429, next=target, name=name, error=error)
         with catalogue.read() as db:
             actor = passwords.authenticate(db, name, password if isinstance(password, str) else "")
+            generation = actors.session_generation(db, actor) if actor is not None else None
         if actor is None:
-            throttle.failed(name)
             record_refusal(catalogue, None, "signin", _where(request), f"wrong name or password for {name!r}")
             return render(
                 request, "signin.html", None, 401, next=target, name=name, error="Wrong name or password."
             )
-        throttle.succeeded(name)
-        session.sign_in(actor.name)
+        throttle.succeeded(name, client)
+        session.sign_in(actor.name, generation)
         with catalogue.write() as db:
             audit.record(db, actor.name, [audit.Change("web.signin", "actor", actor.name, None, None)])
         return RedirectResponse(target, status_code=303)
 
     @router.post("/signout")
     def signout(request: Request, form: Form):
-        session_of(request).sign_out()
-        session_of(request).say("Signed out.")
+        """Ends every session the actor has, here and in any other browser (or copied cookie)."""
+        session = session_of(request)
+        if session.actor:
+            with catalogue_of(request).write() as db:
+                actor = actors.find(db, session.actor)
+                current = actors.session_generation(db, actor) if actor is not None else None
+                if current is not None and current == session.generation:
+                    before, after = actors.end_sessions(db, actor)
+                    change = audit.Change(
+                        "web.signout",
+                        "actor",
+                        actor.name,
+                        {"session_generation": before},
+                        {"session_generation": after},
+                    )
+                    audit.record(db, actor.name, [change])
+        session.sign_out()
+        session.say("Signed out.")
         return RedirectResponse("/signin", status_code=303)
 
     return router

@@ -33,7 +33,8 @@ def decide_queue(request: Request, me: Me, form: Form):
         raise BadInput(f"evidence: give an http(s) URL, got {fields['evidence']!r}")
     dry_run = expected is None
     catalogue = catalogue_of(request)
-    with catalogue.write() as session:
+
+    def work(session):
         if action == "licence":
             needed = "licence: give an SPDX expression (LicenseRef-... for a contract)"
             licence = text(form, "licence", required=needed)
@@ -61,6 +62,9 @@ def decide_queue(request: Request, me: Me, form: Form):
                 f"the queue now gives {count} images to change, not the {expected} you confirmed: "
                 "look at it again"
             )
+        return outcome, count, skipped
+
+    outcome, count, skipped = catalogue.transact(work)
     q = filters.query_string()
     if dry_run:
         return render(

@@ -1,10 +1,11 @@
-"""How the web desk is configured: the session secret, the trusted proxy header, cookie flags."""
+"""How the web desk is configured: the session secret, the trusted proxy and its header, cookie flags."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from governance.errors import BadInput
@@ -18,13 +19,41 @@ class WebConfig:
     secret_key: bytes
     # A header (e.g. X-Forwarded-User) a company proxy sets to the signed-in actor; None: never read.
     trusted_header: str | None = None
+    # The addresses (or networks) the proxy connects from: the header is believed from them only.
+    trusted_proxies: tuple[str, ...] = ()
     # Secure cookies even over plain http (behind a TLS-terminating proxy); https requests always get them.
     secure_cookies: bool = False
     session_seconds: int = SESSION_HOURS * 3600
-    # Failed sign-ins one name may have within the window before it is refused outright.
+    # Sign-in attempts one name, and one client address, may make within the window before further
+    # ones are refused outright (governance.web.throttle); a success is not counted.
     signin_attempts: int = 5
+    signin_client_attempts: int = 20
     signin_window_seconds: int = 15 * 60
     page_size: int = 50
+    _proxies: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.trusted_header and not self.trusted_proxies:
+            raise BadInput(
+                f"--trusted-header {self.trusted_header}: give --trusted-proxy ADDR, the address your proxy "
+                "connects from; the header is refused from anyone else"
+            )
+        object.__setattr__(self, "_proxies", tuple(_network(value) for value in self.trusted_proxies))
+
+    def from_trusted_proxy(self, client: str | None) -> bool:
+        """Whether a request's peer address is one of the trusted proxies."""
+        try:
+            address = ipaddress.ip_address(client or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self._proxies)
+
+
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise BadInput(f"--trusted-proxy: {value!r} is not an IP address or network") from None
 
 
 def secret_key(store: Path) -> bytes:
@@ -53,7 +82,13 @@ def secret_key(store: Path) -> bytes:
 def from_environment(store: Path, **overrides) -> WebConfig:
     """The configuration `serve` uses: environment variables, then the command's options."""
     header = os.environ.get("STYLEVAULT_TRUSTED_HEADER", "").strip() or None
+    proxies = tuple(p for p in os.environ.get("STYLEVAULT_TRUSTED_PROXY", "").replace(",", " ").split())
     secure = os.environ.get("STYLEVAULT_SECURE_COOKIES", "").strip() in ("1", "true", "yes")
-    values = {"secret_key": secret_key(store), "trusted_header": header, "secure_cookies": secure}
+    values = {
+        "secret_key": secret_key(store),
+        "trusted_header": header,
+        "trusted_proxies": proxies,
+        "secure_cookies": secure,
+    }
     values.update({key: value for key, value in overrides.items() if value is not None})
     return WebConfig(**values)

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from governance import actors
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Refused
-from governance.web.sessions import CSRF_FIELD, Session, Sessions
+from governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -61,13 +61,24 @@ def session_of(request: Request) -> Session:
     return request.state.session
 
 
+def header_actor(request: Request) -> str | None:
+    """The actor the trusted proxy's header names; None when no header is configured or sent. The
+    header from any other address is refused: anyone could send it, only the proxy is believed."""
+    config = request.app.state.config
+    if not config.trusted_header:
+        return None
+    name = (request.headers.get(config.trusted_header) or "").strip() or None
+    client = request.client.host if request.client else None
+    if name is not None and not config.from_trusted_proxy(client):
+        raise Refused(f"the {config.trusted_header} header came from {client}, not from the trusted proxy")
+    return name
+
+
 def _visitor(request: Request, *, quiet: bool) -> Visitor:
     config = request.app.state.config
     session = session_of(request)
-    name, via_header = None, False
-    if config.trusted_header:
-        name = (request.headers.get(config.trusted_header) or "").strip() or None
-        via_header = name is not None
+    name = header_actor(request)
+    via_header = name is not None
     name = name or session.actor
     if not name:
         raise SignInRequired(quiet=quiet)
@@ -79,6 +90,10 @@ def _visitor(request: Request, *, quiet: bool) -> Visitor:
                 raise Refused(f"the {config.trusted_header} header names {name!r}, not an enabled actor")
             session.sign_out()
             raise SignInRequired(f"actor {name!r} is unknown or disabled", quiet=quiet)
+        current = None if via_header else actors.session_generation(db, actor)
+        if not via_header and (current is None or session.generation != current):
+            session.ended(ENDED)
+            raise SignInRequired(ENDED, quiet=quiet)
         roles = tuple(actors.roles_of(db, actor))
     request.state.actor = name
     return Visitor(name, roles, via_header)

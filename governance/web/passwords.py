@@ -1,7 +1,8 @@
 """Actors' passwords for the web desk: argon2id hashes (RFC 9106), one row per actor.
 
 Setting one is an admin's write and an audit event that records that a password was set, never the
-password or its hash. Checking one takes the same time whether or not the actor exists.
+password or its hash; it ends every desk session the actor had. Checking one takes the same time
+whether or not the actor exists.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def set_password(session: Session, by: str | None, name: str, password: str) -> 
         stored = ActorPassword(actor_id=actor.id, hash="", set_by=admin.id)
     stored.hash, stored.set_by, stored.set_at = _hasher().hash(password), admin.id, utcnow()
     session.add(stored)
-    audit.record(
-        session,
-        admin.name,
-        [audit.Change("actor.password_set", "actor", name, {"password_set": had}, {"password_set": True})],
-    )
+    # A new password ends the actor's sessions: whoever knew the old one is signed out everywhere.
+    generation_before, generation = actors.end_sessions(session, actor)
+    before = {"password_set": had, "session_generation": generation_before}
+    after = {"password_set": True, "session_generation": generation}
+    audit.record(session, admin.name, [audit.Change("actor.password_set", "actor", name, before, after)])
     return {"name": name, "password_set": True, "replaced": had}
 
 

@@ -60,8 +60,9 @@ def decide_many(request: Request, me: Me, form: Form):
     if not picked:
         raise BadInput("image: tick at least one image")
     reason = text(form, "reason")
-    with catalogue_of(request).write() as session:
-        results = review.decide(session, me.actor, decision, picked, reason)
+    results = catalogue_of(request).transact(
+        lambda session: review.decide(session, me.actor, decision, picked, reason)
+    )
     changed = len(results.changed)
     session_of(request).say(f"{changed} image{'' if changed == 1 else 's'} {review.TARGET[decision]}.")
     return RedirectResponse(f"/queue?{filters.query_string()}", status_code=303)
@@ -103,8 +104,8 @@ def decide_one(
         return _set_licence(request, me, image.id, form, filters)
     if decision not in review.TARGET:
         raise BadInput(f"decision: approve, reject, revoke or licence, got {decision!r}")
-    with catalogue.write() as session:
-        review.decide(session, me.actor, decision, [str(image.id)], text(form, "reason"))
+    reason = text(form, "reason")
+    catalogue.transact(lambda session: review.decide(session, me.actor, decision, [str(image.id)], reason))
     session_of(request).say(f"Image {image.id} {review.TARGET[decision]}.")
     with catalogue.read() as session:
         following = neighbour_in_queue(session, filters, image.id, forward=True)
@@ -122,20 +123,27 @@ def _set_licence(request: Request, me: Visitor, image_id: int, form: FormData, f
     # A local path here would reach the server's filesystem: the web desk takes URLs only.
     if evidence is not None and not URL.match(evidence):
         raise BadInput(f"evidence: give an http(s) URL, got {evidence!r}")
+    attribution, expires, note = (
+        text(form, "attribution"),
+        text(form, "expires", limit=20),
+        text(form, "note"),
+    )
     catalogue = catalogue_of(request)
-    with catalogue.write() as session:
-        actor = actors.require(session, me.actor, "licence.set")
-        state = licences.set_licence(
+
+    def set_licence(session):
+        return licences.set_licence(
             session,
             catalogue.store,
-            actor,
+            actors.require(session, me.actor, "licence.set"),
             images.resolve(session, str(image_id)),
             licence=licence,
             evidence=evidence,
-            attribution=text(form, "attribution"),
-            expires=text(form, "expires", limit=20),
-            note=text(form, "note"),
+            attribution=attribution,
+            expires=expires,
+            note=note,
         )
+
+    state = catalogue.transact(set_licence)
     session_of(request).say(f"Image {image_id}: licence {state['spdx']} verified.")
     return RedirectResponse(f"/images/{image_id}?{filters.query_string()}", status_code=303)
 

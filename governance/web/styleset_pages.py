@@ -39,8 +39,8 @@ def styleset_list(request: Request, me: Me):
 @router.post("/stylesets")
 def styleset_create(request: Request, me: Me, form: Form):
     name = text(form, "name", required="name: give the style set a name", limit=100)
-    with catalogue_of(request).write() as session:
-        stylesets.create(session, me.actor, name, text(form, "description"))
+    description = text(form, "description")
+    catalogue_of(request).transact(lambda session: stylesets.create(session, me.actor, name, description))
     session_of(request).say(f"Style set {name} created.")
     return RedirectResponse(f"/stylesets/{quoted(name)}", status_code=303)
 
@@ -68,22 +68,25 @@ def styleset_change(
     catalogue = catalogue_of(request)
     with catalogue.read() as session:
         found = styleset_or_404(session, name).name
-    with catalogue.write() as session:
-        if action == "add":
-            refs = [r for r in REFS.split(text(form, "images", limit=100_000) or "") if r]
-            result = stylesets.add(session, me.actor, found, refs, collection=text(form, "collection"))
-            message = f"{result['added']} added; {result['members']} members."
-        elif action == "remove":
-            picked = [v for v in form.getlist("image") if isinstance(v, str)]
-            if not picked:
-                raise BadInput("image: tick at least one member to remove")
-            result = stylesets.remove(session, me.actor, found, picked)
-            message = f"{result['removed']} removed; {result['members']} members."
-        elif action == "publish":
-            result = stylesets.publish(session, me.actor, found, text(form, "note"))
-            message = f"Published {found}@{result['version']} with {result['members']} members."
-        else:
-            raise BadInput(f"action: add, remove or publish, got {action!r}")
+    if action == "add":
+        refs = [r for r in REFS.split(text(form, "images", limit=100_000) or "") if r]
+        collection = text(form, "collection")
+        result = catalogue.transact(
+            lambda session: stylesets.add(session, me.actor, found, refs, collection=collection)
+        )
+        message = f"{result['added']} added; {result['members']} members."
+    elif action == "remove":
+        picked = [v for v in form.getlist("image") if isinstance(v, str)]
+        if not picked:
+            raise BadInput("image: tick at least one member to remove")
+        result = catalogue.transact(lambda session: stylesets.remove(session, me.actor, found, picked))
+        message = f"{result['removed']} removed; {result['members']} members."
+    elif action == "publish":
+        note = text(form, "note")
+        result = catalogue.transact(lambda session: stylesets.publish(session, me.actor, found, note))
+        message = f"Published {found}@{result['version']} with {result['members']} members."
+    else:
+        raise BadInput(f"action: add, remove or publish, got {action!r}")
     session_of(request).say(message)
     return RedirectResponse(f"/stylesets/{quoted(found)}", status_code=303)
 
