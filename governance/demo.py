@@ -425,7 +425,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     say(
         f"4. lee records the unknown licences as LicenseRef-Personal-Use-Only and rejects those "
         f"{len(flagged)}; "
-        f"approves {sum(r['changed'] for r in results)} images with settled licences"
+        f"approves {len(results.changed)} images with settled licences"
     )
 
     with catalogue.read() as session:

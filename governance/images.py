@@ -67,6 +67,7 @@ def listing_query(
     expiring_within: int | None = None,
     opt_out: bool | None = None,
     run: int | None = None,
+    raw: str | None = None,
     today: date | None = None,
 ) -> sa.Select:
     """One SELECT over image ⋈ licence; every filter is a WHERE clause, never a Python loop."""
@@ -113,7 +114,18 @@ def listing_query(
         query = query.where(lic.c.opt_out.is_(opt_out))
     if run is not None:
         query = query.where(i.c.ingest_run_id == run)
+    if raw is not None:
+        query = query.where(lic.c.raw == raw)
     return query
+
+
+def matching_ids(**filters) -> sa.Select:
+    """The ids of every image `listing_query` matches, for a decision applied to all of them. An
+    empty filter would be the whole catalogue: a decision that wide has to say so with a filter."""
+    chosen = [value for key, value in filters.items() if key != "today"]
+    if not any(value is not None and value is not False for value in chosen):
+        raise BadInput("give IMAGE, or a filter (--raw, --collection, --state, ...) choosing the images")
+    return listing_query(**filters).with_only_columns(Image.__table__.c.id).order_by(None)
 
 
 def _spdx_filter(value: str) -> str:
@@ -128,14 +140,39 @@ def _spdx_filter(value: str) -> str:
 
 
 def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:
-    """The matching images as a stream, fetched in chunks: a million rows never sit in memory."""
+    """The matching images as a stream, fetched in chunks: a million rows never sit in memory. Each
+    carries its first source's path, collection and title, one query per chunk."""
     if limit is not None and limit < 1:
         raise BadInput(f"--limit: must be 1 or more, got {limit}")
     query = listing_query(**filters)
     if limit:
         query = query.limit(limit)
-    for row in session.execute(query.execution_options(yield_per=STREAM_CHUNK)):
-        yield dict(row._mapping)
+    result = session.execute(query.execution_options(yield_per=STREAM_CHUNK))
+    for chunk in result.partitions():
+        rows = [dict(row._mapping) for row in chunk]
+        first = first_sources(session, [row["id"] for row in rows])
+        for row in rows:
+            source = first.get(row["id"], {})
+            row.update({key: source.get(key) for key in ("path", "collection", "title")})
+            row["sources"] = source.get("count", 0)
+            yield row
+
+
+def first_sources(session: Session, image_ids: list[int]) -> dict[int, dict]:
+    """The first source of each image (collection, url, creator, title, path), and how many it has."""
+    if not image_ids:
+        return {}
+    s = Source.__table__
+    found: dict[int, dict] = {}
+    rows = session.execute(
+        sa.select(s.c.image_id, s.c.collection, s.c.url, s.c.creator, s.c.title, s.c.path)
+        .where(s.c.image_id.in_(image_ids))
+        .order_by(s.c.image_id, s.c.id)
+    )
+    for row in rows:
+        entry = found.setdefault(row.image_id, {**dict(row._mapping), "count": 0})
+        entry["count"] += 1
+    return found
 
 
 def list_images(session: Session, *, limit: int | None = None, **filters) -> list[dict]:

@@ -387,6 +387,14 @@ def _stale(session: Session, actor: str | None, builds: list[IndexBuild], reason
     return marked
 
 
+def holding(session: Session, image_ids: list[int] | sa.Select) -> list[str]:
+    """The fresh indexes that hold any of `image_ids` (what a change to them would re-judge)."""
+    member = IndexMember.__table__
+    held = sa.select(member.c.build_id).where(member.c.image_id.in_(image_ids))
+    query = sa.select(IndexBuild.index_id).where(~IndexBuild.stale, IndexBuild.id.in_(held))
+    return list(session.scalars(query.order_by(IndexBuild.id)))
+
+
 def restale(
     session: Session, actor: str | None, image_ids: list[int], why: str, on: date | None = None
 ) -> list[str]:

@@ -19,7 +19,7 @@ def stocked(catalogue, team, tmp_path, cli):
     """Six images: mixed licences, collections, an expiry, an opt-out; two approved, one rejected."""
     folder = tmp_path / "in"
     rows = [
-        {"path": "a.png", "licence": "CC0", "collection": "pastel"},
+        {"path": "a.png", "licence": "CC0", "collection": "pastel", "title": "Morning study"},
         {"path": "b.png", "licence": "CC BY 4.0", "collection": "pastel", "attribution": "B. Artist"},
         {"path": "c.png", "licence": "CC BY 4.0", "collection": "ink", "opt_out": "true"},
         {"path": "d.png", "licence": "free for personal use", "collection": "ink"},
@@ -116,6 +116,18 @@ def test_images_list_filters_return_every_match_unless_limited(stocked, cli):
     assert bad.exit_code == 2
     text = cli("images", "list")
     assert text.exit_code == 0 and "6 images" in text.stdout
+
+
+def test_images_list_shows_each_image_s_path_collection_and_title(stocked, cli):
+    rows = json.loads(cli("images", "list", "--json").stdout)
+    assert rows[0]["path"].endswith("/in/a.png")
+    assert (rows[0]["collection"], rows[0]["title"], rows[0]["sources"]) == ("pastel", "Morning study", 1)
+    assert rows[1]["path"].endswith("/in/b.png") and rows[1]["title"] is None
+    lines = cli("images", "list").stdout.splitlines()
+    assert lines[0].split()[-5:] == ["collection", "title", "path", "(first", "source)"]
+    assert lines[1].split()[-3:-1] == ["Morning", "study"] and lines[1].endswith("/in/a.png")
+    assert " pastel " in lines[1]
+    assert cli("images", "list", "--raw", "free for personal use", "--json").stdout.count('"id"') == 1
 
 
 def test_images_list_licence_takes_an_spdx_expression_in_any_case_and_refuses_anything_else(stocked, cli):

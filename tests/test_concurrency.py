@@ -71,7 +71,7 @@ def decide_each(cat: Catalogue, actor: str, plan: list[tuple[str, list[int]]], r
         except Refused:
             refused += 1
             continue
-        for result in results:
+        for result in results.images:
             if result["changed"]:
                 changed.append((actor, f"review.{decision}", result["id"]))
             else:
@@ -466,7 +466,7 @@ def test_a_decision_that_lost_a_race_is_run_again_and_lands_once(catalogue, imag
         return review.decide(session, "lee", "approve", [str(images[0])], None)
 
     results = catalogue.transact(approve)
-    assert attempts == [1, 2] and results[0]["changed"]
+    assert attempts == [1, 2] and results.images[0]["changed"]
     events = review_events(catalogue)
     assert [(e["actor"], e["action"], e["image"]) for e in events] == [("lee", "review.approve", images[0])]
     assert_chain_whole(catalogue)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from governance import audit, images, licences
 from governance.errors import BadInput
@@ -182,6 +183,7 @@ def test_licence_set_records_verified_licence_with_evidence_file(catalogue, team
         (["--licence", "whatever I like"], "--licence: 'whatever I like' is not a recognised licence"),
         (["--licence", "CC0", "--expires", "next year"], "--expires: expected a date"),
         (["--licence", "CC0", "--evidence", "/no/such/file.pdf"], "--evidence: not a URL"),
+        (["--licence", "CC0", "--expires", "2020-01-31"], "--expires: 2020-01-31 is in the past"),
     ],
 )
 def test_licence_set_refuses_bad_input_and_changes_nothing(catalogue, team, tmp_path, cli, args, message):
@@ -207,3 +209,130 @@ def test_require_expression_names_the_field():
     with pytest.raises(BadInput, match="licence_expires"):
         licences.parse_date("31/01/2027", "licence_expires")
     assert licences.require_expression("CC BY 4.0") == "CC-BY-4.0"
+
+
+# ---------------------------------------------------------------- one decision for many images
+
+
+@pytest.fixture
+def expat(catalogue, team, tmp_path):
+    """Five images: 1-3 state `GPL-2` (2 of them in collection `debian`), 4 states `MIT`, 5 none."""
+    rows = [
+        {"path": "a.png", "licence": "GPL-2", "collection": "debian"},
+        {"path": "b.png", "licence": "GPL-2", "collection": "debian"},
+        {"path": "c.png", "licence": "GPL-2", "collection": "other"},
+        {"path": "d.png", "licence": "MIT", "collection": "debian"},
+        {"path": "e.png", "collection": "other"},
+    ]
+    for n, row in enumerate(rows):
+        write(tmp_path / "in" / row["path"], encode(picture(60 + n)))
+    ingest(catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "m.csv", rows), progress=False)
+    return catalogue
+
+
+def _licences(catalogue) -> dict[int, tuple]:
+    with catalogue.read() as session:
+        return {lic.image_id: (lic.status, lic.spdx) for lic in session.scalars(sa.select(Licence))}
+
+
+def test_licence_set_by_raw_statement_dry_run_then_all_in_one_transaction(expat, cli, tmp_path):
+    before = _licences(expat)
+    with expat.read() as session:
+        head = audit.revision(session)
+    trial = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", "--dry-run", actor="lee")
+    assert trial.exit_code == 0, trial.output
+    assert trial.stdout.splitlines() == [
+        "3 images: licence MIT would be recorded as verified",
+        "  3 now unrecognised - (as found: 'GPL-2'): images 1-3",
+        "dry run: nothing changed",
+    ]
+    evidence = write(tmp_path / "ruling.txt", b"version 2 only, says the package")
+    as_json = cli(
+        "licence",
+        "set",
+        "--raw",
+        "GPL-2",
+        "--licence",
+        "MIT",
+        "--evidence",
+        evidence,
+        "--dry-run",
+        "--json",
+        actor="lee",
+    )
+    assert [i["id"] for i in json.loads(as_json.stdout)["images"]] == [1, 2, 3]
+    assert not (expat.store / "evidence").exists()  # a dry run only reads the evidence
+    with expat.read() as session:
+        assert audit.revision(session) == head
+    assert _licences(expat) == before
+
+    done = cli(
+        "licence",
+        "set",
+        "--raw",
+        "GPL-2",
+        "--licence",
+        "MIT",
+        "--evidence",
+        evidence,
+        "--note",
+        "legal ruling 12",
+        actor="lee",
+    )
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[0] == "3 images: licence MIT recorded as verified"
+    after = _licences(expat)
+    assert [after[i] for i in (1, 2, 3)] == [("verified", "MIT")] * 3
+    assert after[4] == before[4] and after[5] == before[5]
+    with expat.read() as session:
+        events = audit.log(session, action="licence.set")
+        assert sorted(e["target"] for e in events) == ["image:1", "image:2", "image:3"]
+        assert all(e["before"]["raw"] == "GPL-2" and e["after"]["note"] == "legal ruling 12" for e in events)
+        assert len({e["after"]["evidence"] for e in events}) == 1
+        assert audit.verify(session).ok
+    again = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", actor="lee")
+    assert again.stdout.strip() == "no image matches: nothing to record"
+
+
+def test_licence_set_by_collection_and_other_filters(expat, cli):
+    done = cli(
+        "licence",
+        "set",
+        "--collection",
+        "debian",
+        "--licence-status",
+        "unrecognised",
+        "--licence",
+        "MIT",
+        "--json",
+        actor="lee",
+    )
+    assert done.exit_code == 0, done.output
+    assert [i["id"] for i in json.loads(done.stdout)["images"]] == [1, 2]
+    assert _licences(expat)[3] == ("unrecognised", None)
+    missing = cli(
+        "licence", "set", "--licence-status", "missing", "--licence", "LicenseRef-Contract-9", actor="lee"
+    )
+    assert missing.exit_code == 0 and _licences(expat)[5] == ("verified", "LicenseRef-Contract-9")
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "status"),
+    [
+        (["--licence", "MIT"], "give IMAGE, or a filter", 2),
+        (["1", "--raw", "GPL-2", "--licence", "MIT"], "IMAGE: give one image or filters, not both", 2),
+        (["--raw", "GPL-2", "--licence", "nonsense (("], "--licence: 'nonsense ((' is not a recognised", 2),
+        (["--raw", "GPL-2", "--licence", "MIT", "--state", "lost"], "'lost' is not one of", 2),
+    ],
+)
+def test_licence_set_by_filter_refuses_bad_input_and_changes_nothing(expat, cli, args, message, status):
+    before = _licences(expat)
+    result = cli("licence", "set", *args, actor="lee")
+    assert result.exit_code == status and message in result.stderr
+    assert _licences(expat) == before
+
+
+def test_licence_set_by_filter_needs_the_legal_role(expat, cli):
+    result = cli("licence", "set", "--raw", "GPL-2", "--licence", "MIT", actor="sam")
+    assert result.exit_code == 1 and "needs the legal role" in result.stderr
+    assert _licences(expat)[1] == ("unrecognised", None)

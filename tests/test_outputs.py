@@ -340,3 +340,21 @@ def test_a_crop_of_a_member_is_found_through_the_crop_hashes(reviewed, encoder_d
     assert scores.nearest_hash_image_id == member
     assert scores.nearest_hash_distance < bin(own).count("1")  # closer to a crop than to the whole
     assert scores.nearest_hash_distance <= 6 and scores.flagged
+
+
+def test_revoke_says_which_indexes_went_stale_and_which_outputs_went_back_to_pending(reviewed, cli):
+    catalogue, folder, _ = reviewed
+    first, _second = output_ids(catalogue)
+    with catalogue.write() as session:
+        assert outputs.release(session, "rita", [str(first)])["refused"] == []
+        neighbour = session.scalars(
+            sa.text(f"SELECT image_id FROM output_neighbour WHERE output_id = {first}")
+        ).first()
+    index_id = json.loads((folder / "manifest.json").read_text())["index_id"]
+    result = cli("review", "revoke", str(neighbour), "--reason", "takedown request", actor="lee")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "1 revoked",
+        f"  index {index_id} is now stale",
+        f"  released outputs back to pending: {first}",
+    ]

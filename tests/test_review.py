@@ -35,7 +35,7 @@ def _states(catalogue) -> dict[int, str]:
 
 def _decide(catalogue, actor, decision, refs, reason=None):
     with catalogue.write() as session:
-        return review.decide(session, actor, decision, [str(r) for r in refs], reason)
+        return review.decide(session, actor, decision, [str(r) for r in refs], reason).images
 
 
 def test_legal_approves_what_a_steward_ingested(pending):
@@ -123,7 +123,7 @@ def test_a_revoked_pending_image_can_never_be_approved_silently(pending):
 def test_review_cli_contract(pending, cli):
     result = cli("review", "approve", "1", "2", "--json", actor="lee")
     assert result.exit_code == 0, result.output
-    assert [r["state"] for r in json.loads(result.stdout)] == ["approved", "approved"]
+    assert [r["state"] for r in json.loads(result.stdout)["images"]] == ["approved", "approved"]
     refused = cli("review", "approve", "3", actor="lee")
     assert refused.exit_code == 1
     assert refused.stderr.count("\n") == 1 and "licence is unrecognised" in refused.stderr
@@ -134,3 +134,78 @@ def test_review_cli_contract(pending, cli):
     by_prefix = cli("review", "revoke", sha[:12], "--reason", "takedown", actor="lee")
     assert by_prefix.exit_code == 0, by_prefix.output
     assert _states(pending)[4] == "revoked"
+
+
+# ---------------------------------------------------------------- deciding by filter
+
+
+@pytest.fixture
+def mixed(pending, tmp_path):
+    """`pending` (sam's images 1-4, image 3 unrecognised), plus image 5 (CC0) that kim ingested."""
+    write(tmp_path / "kim" / "k.png", encode(picture(50)))
+    ingest(pending, "kim", tmp_path / "kim", licence="CC0", progress=False)
+    return pending
+
+
+def _matching(catalogue, actor, decision, filters, reason=None, dry_run=False):
+    with catalogue.write() as session:
+        return review.decide_matching(session, actor, decision, filters, reason, dry_run=dry_run)
+
+
+def test_approving_by_filter_skips_and_reports_what_a_rule_refuses(mixed):
+    with mixed.read() as session:
+        head = audit.revision(session)
+    trial = _matching(mixed, "kim", "approve", {"state": "pending"}, dry_run=True)
+    assert trial.dry_run and [r["id"] for r in trial.changed] == [1, 2, 4]
+    assert [(s["id"], s["why"]) for s in trial.skipped] == [(3, "licence"), (5, "four-eyes")]
+    with mixed.read() as session:
+        assert audit.revision(session) == head
+    assert set(_states(mixed).values()) == {"pending"}
+
+    done = _matching(mixed, "kim", "approve", {"state": "pending"})
+    assert [r["id"] for r in done.changed] == [1, 2, 4]
+    assert [(s["id"], s["why"]) for s in done.skipped] == [(3, "licence"), (5, "four-eyes")]
+    assert "kim ingested it and cannot approve it (four-eyes)" in done.skipped[1]["detail"]
+    assert _states(mixed) == {1: "approved", 2: "approved", 3: "pending", 4: "approved", 5: "pending"}
+    with mixed.read() as session:
+        events = audit.log(session, action="review.approve")
+        assert sorted(e["target"] for e in events) == ["image:1", "image:2", "image:4"]
+        assert audit.verify(session).ok
+    # The same decision again changes nothing; another reviewer approves kim's image.
+    again = _matching(mixed, "kim", "approve", {"licence_status": "normalised"})
+    assert again.changed == [] and [r["id"] for r in again.images] == [1, 2, 4]
+    assert [r["id"] for r in _matching(mixed, "lee", "approve", {"raw": "CC0"}).changed] == [5]
+
+
+def test_rejecting_by_filter_needs_a_reason_and_a_filter(mixed):
+    skipped = _matching(mixed, "lee", "reject", {"flagged": True})
+    assert skipped.changed == [] and [s["why"] for s in skipped.skipped] == ["reason"]
+    done = _matching(mixed, "lee", "reject", {"flagged": True}, "personal use only")
+    assert [r["id"] for r in done.changed] == [3]
+    with pytest.raises(BadInput, match="give IMAGE, or a filter"):
+        _matching(mixed, "lee", "approve", {"state": None, "flagged": False})
+    with pytest.raises(BadInput, match="by filter only approve or reject"):
+        _matching(mixed, "lee", "revoke", {"state": "pending"}, "x")
+    with pytest.raises(Refused, match="needs the legal role"):
+        _matching(mixed, "sam", "approve", {"state": "pending"})
+
+
+def test_review_by_filter_cli(mixed, cli):
+    trial = cli("review", "approve", "--state", "pending", "--dry-run", actor="kim")
+    assert trial.exit_code == 0, trial.output
+    assert trial.stdout.splitlines() == [
+        "3 would be approved; 2 skipped",
+        "  images 1-2, 4",
+        "  skipped 1 licence not settled (record it with `stylevault licence set`): images 3",
+        "  skipped 1 ingested by kim (four-eyes: another legal reviewer decides them): images 5",
+        "dry run: nothing changed",
+    ]
+    assert set(_states(mixed).values()) == {"pending"}
+    done = cli("review", "approve", "--licence-status", "normalised", "--json", actor="kim")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert [r["id"] for r in data["images"]] == [1, 2, 4] and [s["id"] for s in data["skipped"]] == [5]
+    both = cli("review", "approve", "1", "--state", "pending", actor="lee")
+    assert both.exit_code == 2 and "not both" in both.stderr
+    nothing = cli("review", "approve", actor="lee")
+    assert nothing.exit_code == 2 and "give IMAGE, or a filter" in nothing.stderr

@@ -826,3 +826,63 @@ def test_an_admin_manages_actors_and_their_passwords_in_the_browser(queue):
         events = audit.log(session, target_type="actor", target_id="ria")
     assert [e["action"] for e in events][:3] == ["actor.disable", "web.signin", "actor.password_set"]
     assert all("password!" not in str(e) for e in events)
+
+
+# ---------------------------------------------------------------- one decision for a whole queue
+
+
+def test_an_unsettled_licence_refusal_points_to_the_form_on_the_page(lee, queue):
+    refused = post(lee, "/images/5", "/images/5/approve")
+    assert refused.status_code == 403
+    assert "settle it first with the Set the licence form on its page" in refused.text
+    assert "stylevault licence set" not in refused.text
+    assert '<a href="/images/5#licence-form" id="remedy">' in refused.text
+    assert 'id="licence-form"' in lee.get("/images/5").text
+
+
+def test_legal_records_one_licence_for_a_whole_queue_after_seeing_the_count(lee, queue):
+    queue_page = lee.get("/queue?raw=free+for+personal+use")
+    assert 'id="bulk-queue"' in queue_page.text and "1 images" in queue_page.text
+    fields = dict(
+        q="state=pending&raw=free+for+personal+use", decision="licence", licence="LicenseRef-Personal"
+    )
+    preview = post(lee, "/queue", "/queue/bulk", **fields)
+    assert preview.status_code == 200
+    summary = re.sub(r"\s+", " ", re.search(r'<p id="bulk-summary">(.*?)</p>', preview.text, re.S).group(1))
+    assert summary == (
+        "<strong>1</strong> image state <code>free for personal use</code>: "
+        "record <strong>LicenseRef-Personal</strong> (verified) for all."
+    )
+    with queue.read() as session:
+        assert session.get(Licence, 5).status == "unrecognised"  # the preview changed nothing
+    forged = lee.post("/queue/bulk", data={**fields, "expected": "1"})
+    assert forged.status_code == 403 and refusals(queue, "csrf")
+    stale = post(lee, "/queue", "/queue/bulk", **fields, expected="2")
+    assert stale.status_code == 403 and "not the 2 you confirmed" in stale.text
+    done = post(lee, "/queue", "/queue/bulk", **fields, expected="1")
+    assert done.status_code == 303
+    assert "1 image recorded as LicenseRef-Personal." in lee.get(done.headers["location"]).text
+    with queue.read() as session:
+        assert (session.get(Licence, 5).status, session.get(Licence, 5).spdx) == (
+            "verified",
+            "LicenseRef-Personal",
+        )
+        assert [e["target"] for e in audit.log(session, action="licence.set")] == ["image:5"]
+
+
+def test_approving_a_whole_queue_skips_what_the_approver_ingested(queue, tmp_path):
+    write(tmp_path / "kim" / "k.png", encode(picture(998)))
+    ingest(queue, "kim", tmp_path / "kim", source="north", licence="CC0", progress=False)
+    kim = client_for(queue)
+    sign_in(kim, "kim")
+    fields = dict(q="state=pending&collection=north", decision="approve")
+    preview = post(kim, "/queue", "/queue/bulk", **fields)
+    assert "<strong>4</strong> images" in preview.text and "1 more match but are skipped" in preview.text
+    assert "kim ingested it and cannot approve it (four-eyes)" in preview.text
+    flagged = post(kim, "/queue", "/queue/bulk", q="state=pending&collection=south", decision="approve")
+    assert '<a href="/images/5#licence-form">set it on its page</a>' in flagged.text
+    assert "stylevault licence set" not in flagged.text
+    assert states(queue)[1] == "pending"
+    done = post(kim, "/queue", "/queue/bulk", **fields, expected="4")
+    assert done.status_code == 303
+    assert [states(queue)[i] for i in (1, 2, 3, 4, 7)] == ["approved"] * 4 + ["pending"]

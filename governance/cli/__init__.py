@@ -1,7 +1,8 @@
 """The `stylevault` command line: a thin Typer layer over the catalogue functions.
 
 This package holds the application and what every command shares; the commands live in
-`catalogue_commands` (catalogue core) and `curation_commands` (style sets and policies).
+`catalogue_commands` (catalogue core), `legal_commands` (licences and review) and
+`curation_commands` (style sets and policies); `selection` declares the filters that choose images.
 
 Every list/show/report command takes --json. Exit status: 0 success, 1 a refused operation (role,
 four-eyes, verification), 2 bad usage or input. Errors are one line on stderr.
@@ -142,6 +143,7 @@ from governance.cli import (  # noqa: E402, F401
     curation_commands,
     doctor_commands,
     generation_commands,
+    legal_commands,
     licence_commands,
     output_commands,
     train_commands,

@@ -1,4 +1,5 @@
-"""Commands of the catalogue core: init, users, ingest, images, licence, review, audit, report, demo."""
+"""Commands of the catalogue core: init, users, ingest, images, audit, report, demo (legal's licence
+and review commands are in legal_commands)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ from governance.cli import (
     catalogue,
     handled,
     images_app,
-    licence_app,
     report_app,
-    review_app,
+    selection,
     settings,
     users_app,
 )
@@ -163,43 +163,35 @@ def ingest(
 # ------------------------------------------------------------------ images
 
 
-class ApprovalState(StrEnum):
-    pending = "pending"
-    approved = "approved"
-    rejected = "rejected"
-    revoked = "revoked"
-
-
 @images_app.command("list")
 @handled
 def images_list(
-    state: Annotated[ApprovalState | None, typer.Option(help="Approval state.")] = None,
-    licence: Annotated[str | None, typer.Option(help="SPDX expression, any case.")] = None,
-    licence_status: Annotated[
-        str | None, typer.Option(help="missing, unrecognised, normalised, conflict, verified.")
-    ] = None,
-    flagged: Annotated[bool, typer.Option("--flagged", help="Licences that need legal.")] = False,
-    collection: Annotated[str | None, typer.Option(help="Any source in this collection.")] = None,
-    expiring_within: Annotated[int | None, typer.Option(help="Licence expires within DAYS (or has).")] = None,
-    run: Annotated[int | None, typer.Option(help="First catalogued by this ingest run.")] = None,
+    state: selection.State = None,
+    licence: selection.Spdx = None,
+    raw: selection.Raw = None,
+    licence_status: selection.LicenceStatus = None,
+    flagged: selection.Flagged = False,
+    collection: selection.Collection = None,
+    expiring_within: selection.Expiring = None,
+    run: selection.Run = None,
     limit: Annotated[int | None, typer.Option(help="At most N images (default: all).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List images with their approval state and licence; every match unless --limit."""
+    """List images with their approval state, licence and first source; every match unless --limit."""
     from governance import images
 
-    filters = dict(
-        state=state.value if state else None,
+    filters = selection.filters(
+        state=state,
         spdx=licence,
+        raw=raw,
         licence_status=licence_status,
         flagged=flagged,
         collection=collection,
         expiring_within=expiring_within,
         run=run,
-        limit=limit,
     )
     with catalogue().read() as session:
-        rows = images.iter_images(session, **filters)
+        rows = images.iter_images(session, limit=limit, **filters)
         count = print_json_array(rows) if as_json else print_image_lines(rows)
     if not as_json:
         out.print(f"{count} images")
@@ -291,90 +283,6 @@ def images_runs(
         rows,
         ["id", "actor", "status", "started_at", "offered", "catalogued", "duplicates", "rejected", "root"],
     )
-
-
-# ------------------------------------------------------------------ licence and review
-
-
-@licence_app.command("set")
-@handled
-def licence_set(
-    image: str,
-    licence: Annotated[str, typer.Option(help="SPDX expression; LicenseRef-<name> for contracts.")],
-    evidence: Annotated[str | None, typer.Option(help="URL, or a file copied into the store.")] = None,
-    attribution: Annotated[str | None, typer.Option(help="Attribution text the licence requires.")] = None,
-    expires: Annotated[str | None, typer.Option(help="Expiry date, YYYY-MM-DD.")] = None,
-    note: Annotated[str | None, typer.Option(help="Why; kept with the licence.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Record a verified licence for an image (legal)."""
-    from governance import actors, images, licences
-
-    cat = catalogue()
-
-    def set_licence(session):
-        actor = actors.require(session, settings.actor, "licence.set")
-        target = images.resolve(session, image)
-        state = licences.set_licence(
-            session,
-            cat.store,
-            actor,
-            target,
-            licence=licence,
-            evidence=evidence,
-            attribution=attribution,
-            expires=expires,
-            note=note,
-        )
-        return target.id, state
-
-    image_id, state = cat.transact(set_licence)
-    if as_json:
-        print_json({"id": image_id, **state})
-    else:
-        out.print(f"image {image_id}: licence {state['spdx']} verified")
-
-
-def _review(decision: str, refs: list[str], reason: str | None, as_json: bool) -> None:
-    from governance import review
-
-    results = catalogue().transact(
-        lambda session: review.decide(session, settings.actor, decision, refs, reason)
-    )
-    if as_json:
-        print_json(results)
-        return
-    changed = [r for r in results if r["changed"]]
-    unchanged = [r for r in results if not r["changed"]]
-    out.print(
-        f"{len(changed)} {review.TARGET[decision]}"
-        + (f", {len(unchanged)} already {review.TARGET[decision]}" if unchanged else ""),
-    )
-
-
-Images = Annotated[list[str], typer.Argument(help="Image ids, sha256s or sha256 prefixes (12+ digits).")]
-Reason = Annotated[str | None, typer.Option(help="Why; required except for a first approval.")]
-
-
-@review_app.command("approve")
-@handled
-def review_approve(image: Images, reason: Reason = None, as_json: JsonFlag = False) -> None:
-    """Approve images (legal; not the actor who ingested them)."""
-    _review("approve", image, reason, as_json)
-
-
-@review_app.command("reject")
-@handled
-def review_reject(image: Images, reason: Reason = None, as_json: JsonFlag = False) -> None:
-    """Reject pending images."""
-    _review("reject", image, reason, as_json)
-
-
-@review_app.command("revoke")
-@handled
-def review_revoke(image: Images, reason: Reason = None, as_json: JsonFlag = False) -> None:
-    """Revoke images (licence withdrawn, takedown, opt-out)."""
-    _review("revoke", image, reason, as_json)
 
 
 # ------------------------------------------------------------------ audit and reports

@@ -93,8 +93,14 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
 
 IMAGE_LINE = (
     "{id:>8}  {sha256:16}  {format:5}  {size:>11}  {state:9}  "
-    "{licence_status:12}  {expires:10}  {opt:3}  {licence}"
+    "{licence_status:12}  {expires:10}  {opt:3}  {licence:24}  {collection:16}  {title:24}  {path}"
 )
+
+
+def _cell(value, width: int) -> str:
+    """A fixed-width cell: a longer value ends in an ellipsis (`images show` has it whole)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def print_image_lines(rows) -> int:
@@ -111,6 +117,9 @@ def print_image_lines(rows) -> int:
             expires="expires",
             opt="opt",
             licence="SPDX / raw",
+            collection="collection",
+            title="title",
+            path="path (first source)",
         )
         + "\n"
     )
@@ -128,7 +137,10 @@ def print_image_lines(rows) -> int:
                     licence_status=row["licence_status"],
                     expires=str(row["expires_on"] or ""),
                     opt="yes" if row["opt_out"] else "",
-                    licence=licence,
+                    licence=_cell(licence, 24),
+                    collection=_cell(row["collection"], 16),
+                    title=_cell(row["title"], 24),
+                    path=(row["path"] or "") + (f" (+{row['sources'] - 1})" if row["sources"] > 1 else ""),
                 )
             )
             + "\n"

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance import actors, audit
+from governance import actors, audit, review
 from governance.catalogue import Catalogue
 from governance.errors import BadInput, Busy, Refused
 from governance.web import passwords
@@ -51,6 +51,7 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
         actor_pages,
         assets,
         audit_pages,
+        bulk_pages,
         output_pages,
         review_pages,
         run_pages,
@@ -88,7 +89,16 @@ def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
 
     _error_pages(app)
     app.include_router(_signin_routes())
-    for module in (review_pages, styleset_pages, run_pages, output_pages, audit_pages, actor_pages, assets):
+    for module in (
+        review_pages,
+        bulk_pages,
+        styleset_pages,
+        run_pages,
+        output_pages,
+        audit_pages,
+        actor_pages,
+        assets,
+    ):
         app.include_router(module.router)
     return app
 
@@ -128,6 +138,11 @@ def _error_pages(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     def refused(request: Request, exc: Refused):
         record_refusal(catalogue_of(request), request.state.actor, "rule", _where(request), str(exc))
+        if isinstance(exc, review.Unsettled):
+            # The desk has the form on the image's page: point there, not to the CLI.
+            message = exc.explain("with the Set the licence form on its page")
+            form = (f"/images/{exc.image_id}#licence-form", f"Set the licence of image {exc.image_id}")
+            return error_page(request, 403, "Refused", message, link=form)
         return error_page(request, 403, "Refused", str(exc))
 
     @app.exception_handler(Busy)

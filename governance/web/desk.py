@@ -167,11 +167,14 @@ def render(request: Request, template: str, me: Visitor | None, status_code: int
     )
 
 
-def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+def error_page(
+    request: Request, status_code: int, title: str, message: str, link: tuple[str, str] | None = None
+) -> HTMLResponse:
+    """An error page; `link` (a path on this desk, its label) is where to put the problem right."""
     me = None
     if getattr(request.state, "actor", None):
         me = Visitor(request.state.actor, ())
-    return render(request, "error.html", me, status_code, title=title, message=message)
+    return render(request, "error.html", me, status_code, title=title, message=message, remedy=link)
 
 
 def thumb_url(sha256: str) -> str:

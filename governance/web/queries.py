@@ -20,13 +20,12 @@ from governance.models import (
     IndexBuild,
     Licence,
     OutputNeighbour,
-    Source,
     StyleSet,
     StyleSetMember,
 )
 from governance.web.desk import NotFound, whole_number
 
-QUEUE_FILTERS = ("state", "collection", "licence", "licence_status", "flagged", "expiring")
+QUEUE_FILTERS = ("state", "collection", "licence", "raw", "licence_status", "flagged", "expiring")
 DECIDED = ("approved", "rejected", "revoked")
 COUNT_CAP = 10_000
 
@@ -39,6 +38,7 @@ class QueueFilter:
         self.state = (get("state") if get("state") is not None else "pending").strip() or None
         self.collection = (get("collection") or "").strip() or None
         self.licence = (get("licence") or "").strip() or None
+        self.raw = (get("raw") or "").strip() or None
         self.licence_status = (get("licence_status") or "").strip() or None
         self.flagged = (get("flagged") or "") in ("1", "on", "true")
         self.expiring = whole_number(get("expiring"), "expiring (days)")
@@ -49,6 +49,7 @@ class QueueFilter:
         return dict(
             state=self.state,
             spdx=self.licence,
+            raw=self.raw,
             licence_status=self.licence_status,
             flagged=self.flagged,
             collection=self.collection,
@@ -60,6 +61,7 @@ class QueueFilter:
             "state": self.state or "",
             "collection": self.collection,
             "licence": self.licence,
+            "raw": self.raw,
             "licence_status": self.licence_status,
             "flagged": "1" if self.flagged else None,
             "expiring": self.expiring,
@@ -86,7 +88,7 @@ def queue_page(session: Session, filters: QueueFilter, *, after: int | None, bef
     capped = whole.order_by(None).with_only_columns(i.c.id).limit(COUNT_CAP + 1).subquery()
     total = session.execute(sa.select(sa.func.count()).select_from(capped)).scalar()
     ids = [row["id"] for row in rows]
-    first_sources = sources_of(session, ids)
+    first_sources = images.first_sources(session, ids)
     decided = decided_near_duplicates(session, ids)
     for row in rows:
         row["source"] = first_sources.get(row["id"], {})
@@ -117,23 +119,6 @@ def neighbour_in_queue(session: Session, filters: QueueFilter, image_id: int, *,
     query = _beyond(images.listing_query(**filters.listing_args()), image_id, forward=forward)
     row = session.execute(query.limit(1)).first()
     return row.id if row else None
-
-
-def sources_of(session: Session, image_ids: list[int]) -> dict[int, dict]:
-    """The first source of each image, and how many it has."""
-    if not image_ids:
-        return {}
-    s = Source.__table__
-    found: dict[int, dict] = {}
-    rows = session.execute(
-        sa.select(s.c.image_id, s.c.collection, s.c.url, s.c.creator, s.c.title, s.c.path)
-        .where(s.c.image_id.in_(image_ids))
-        .order_by(s.c.image_id, s.c.id)
-    )
-    for row in rows:
-        entry = found.setdefault(row.image_id, {**dict(row._mapping), "count": 0})
-        entry["count"] += 1
-    return found
 
 
 def decided_near_duplicates(session: Session, image_ids: list[int]) -> dict[int, list[dict]]:
@@ -227,7 +212,7 @@ def run_detail(session: Session, run_id: str) -> dict:
     rows = session.execute(
         sa.select(n).where(n.c.output_id.in_([out.id for out in made])).order_by(n.c.output_id, n.c.rank)
     ).all()
-    credited = sources_of(session, sorted({row.image_id for row in rows}))
+    credited = images.first_sources(session, sorted({row.image_id for row in rows}))
     by_output: dict[int, list[dict]] = {}
     for row in rows:
         source = credited.get(row.image_id, {})

@@ -63,7 +63,7 @@ def decide_many(request: Request, me: Me, form: Form):
     results = catalogue_of(request).transact(
         lambda session: review.decide(session, me.actor, decision, picked, reason)
     )
-    changed = sum(r["changed"] for r in results)
+    changed = len(results.changed)
     session_of(request).say(f"{changed} image{'' if changed == 1 else 's'} {review.TARGET[decision]}.")
     return RedirectResponse(f"/queue?{filters.query_string()}", status_code=303)
 
