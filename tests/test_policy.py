@@ -91,7 +91,7 @@ def test_shipped_policies_are_the_package_data():
 
 # expression -> (commercial, internal, research); each is the obligations when allowed, or a
 # fragment of the exclusion reason.
-A = "attribution"
+A, N, S = "attribution", "licence-notice", "share-alike"
 TABLE = {
     "CC0-1.0": ((), (), ()),
     "LicenseRef-PublicDomain": ((), (), ()),
@@ -122,7 +122,12 @@ TABLE = {
     ),
     "CC-BY-4.0 AND CC-BY-SA-4.0": ((A, "share-alike"), (A, "share-alike"), (A, "share-alike")),
     "LicenseRef-AllRightsReserved": ("all rights reserved",) * 3,
-    "GPL-3.0-only": ("not named by the",) * 3,
+    "GPL-3.0-only": ("copyleft licence; products convey", (A, S, N), (A, S, N)),
+    "GPL-2.0-or-later": ("copyleft licence; products convey", (A, S, N), (A, S, N)),
+    "LGPL-2.1-or-later": ("copyleft licence; products convey", (A, S, N), (A, S, N)),
+    "MPL-2.0": ("copyleft licence; products convey", (A, S, N), (A, S, N)),
+    "GPL-3.0-or-later OR CC-BY-SA-3.0": ((A, S), (A, S), (A, S)),
+    "AGPL-3.0-only": ("not named by the",) * 3,
     None: ("licence unknown",) * 3,
 }
 
