@@ -13,11 +13,14 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from governance import licences
 from governance.errors import BadInput
-from governance.models import APPROVAL_STATES, Image, Licence
+from governance.models import APPROVAL_STATES, Image, Licence, Source
 
 FLAGGED = ("missing", "unrecognised", "conflict")
+SETTLED = ("normalised", "verified")  # how an SPDX id was reached: read automatically, or legal's
 LIST_LIMIT = 100
+MAPPING_LIMIT = 1000  # (SPDX id, statement as found) pairs listed: legal audits the mapping itself
 
 
 def licence_report(session: Session, *, expiring_within: int = 90, today: date | None = None) -> dict:
@@ -27,13 +30,18 @@ def licence_report(session: Session, *, expiring_within: int = 90, today: date |
 
     label = sa.case((lic.c.status.in_(FLAGGED), sa.literal("(") + lic.c.status + ")"), else_=lic.c.spdx)
     by_licence: dict[str, dict] = {}
-    for licence, state, count in session.execute(
-        sa.select(label, i.c.state, sa.func.count()).select_from(joined).group_by(label, i.c.state)
+    for licence, state, status, count in session.execute(
+        sa.select(label, i.c.state, lic.c.status, sa.func.count())
+        .select_from(joined)
+        .group_by(label, i.c.state, lic.c.status)
     ):
         entry = by_licence.setdefault(
-            licence, {"licence": licence, **{s: 0 for s in APPROVAL_STATES}, "total": 0}
+            licence,
+            {"licence": licence, **{s: 0 for s in APPROVAL_STATES}, **{s: 0 for s in SETTLED}, "total": 0},
         )
         entry[state] += count
+        if status in SETTLED:
+            entry[status] += count
         entry["total"] += count
 
     flagged = [
@@ -70,12 +78,38 @@ def licence_report(session: Session, *, expiring_within: int = 90, today: date |
         "generated_on": today,
         "images": sum(e["total"] for e in rows),
         "by_licence": rows,
+        "mappings": _mappings(session),
         "flagged": flagged,
         "expiring_within_days": expiring_within,
         "expiring_total": expiring_total,
         "expiring": expiring,
         "opted_out": opted_out,
     }
+
+
+def _mappings(session: Session) -> list[dict]:
+    """Which statements, as found, produced each SPDX id: for an automatic licence the statement it
+    was read from, with the alias or rule that read it (`via`); for legal's verified one, every
+    statement its image's sources make (what legal decided over). One GROUP BY each."""
+    lic, src = Licence.__table__, Source.__table__
+    automatic = (
+        sa.select(lic.c.spdx, lic.c.status, lic.c.raw, sa.func.count())
+        .where(lic.c.status == "normalised")
+        .group_by(lic.c.spdx, lic.c.status, lic.c.raw)
+    )
+    verified = (
+        sa.select(lic.c.spdx, lic.c.status, src.c.licence_raw, sa.func.count(sa.distinct(lic.c.image_id)))
+        .select_from(lic.join(src, src.c.image_id == lic.c.image_id))
+        .where(lic.c.status == "verified")
+        .group_by(lic.c.spdx, lic.c.status, src.c.licence_raw)
+    )
+    table = licences.alias_table(session)
+    found = []
+    for query in (automatic, verified):
+        for spdx, status, raw, count in session.execute(query.limit(MAPPING_LIMIT)):
+            via = licences.normalise(raw, table).via if status == "normalised" else ()
+            found.append({"spdx": spdx, "how": status, "raw": raw, "images": count, "via": list(via)})
+    return sorted(found, key=lambda m: (m["spdx"] or "", m["how"], -m["images"], m["raw"] or ""))
 
 
 def render(report: dict, fmt: str) -> str:
@@ -95,13 +129,25 @@ def _markdown(report: dict) -> str:
         "",
         "## Licences by approval state",
         "",
-        "| licence | " + " | ".join(states) + " | total |",
-        "|---" * (len(states) + 2) + "|",
+        "| licence | " + " | ".join(states) + " | automatic | verified by legal | total |",
+        "|---" * (len(states) + 4) + "|",
     ]
     for entry in report["by_licence"]:
         out.append(
-            f"| {entry['licence']} | " + " | ".join(str(entry[s]) for s in states) + f" | {entry['total']} |"
+            f"| {entry['licence']} | "
+            + " | ".join(str(entry[s]) for s in (*states, *SETTLED))
+            + f" | {entry['total']} |"
         )
+    out += ["", "## How each licence was reached (statements as found)", ""]
+    if report["mappings"]:
+        out += ["| licence | how | licence as found | images | via |", "|---|---|---|---|---|"]
+        out += [
+            f"| {m['spdx']} | {'automatic' if m['how'] == 'normalised' else 'verified by legal'} | "
+            f"{_cell(m['raw'])} | {m['images']} | {_cell('; '.join(m['via']) or '')} |"
+            for m in report["mappings"]
+        ]
+    else:
+        out.append("None.")
     out += ["", "## Licences that need legal (unrecognised, conflicting or missing)", ""]
     if report["flagged"]:
         out += ["| licence as found | status | images |", "|---|---|---|"]
@@ -152,14 +198,19 @@ def _csv(report: dict) -> str:
     def row(*cells) -> None:
         writer.writerow([spreadsheet_cell(value) for value in cells])
 
-    row("section", "licence", "status", "state", "images", "image_id", "sha256", "expires_on")
+    row("section", "licence", "status", "state", "images", "image_id", "sha256", "expires_on", "raw", "via")
     for entry in report["by_licence"]:
         for state in APPROVAL_STATES:
             if entry[state]:
-                row("by_licence", entry["licence"], "", state, entry[state], "", "", "")
+                row("by_licence", entry["licence"], "", state, entry[state], "", "", "", "", "")
+        for status in SETTLED:
+            if entry[status]:
+                row("by_status", entry["licence"], status, "", entry[status], "", "", "", "", "")
+    for m in report["mappings"]:
+        row("mapping", m["spdx"], m["how"], "", m["images"], "", "", "", m["raw"] or "", "; ".join(m["via"]))
     for f in report["flagged"]:
-        row("flagged", f["raw"] or "", f["status"], "", f["images"], "", "", "")
+        row("flagged", f["raw"] or "", f["status"], "", f["images"], "", "", "", f["raw"] or "", "")
     for e in report["expiring"]:
         section = "expired" if e["expired"] else "expiring"
-        row(section, e["spdx"] or "", "", e["state"], 1, e["id"], e["sha256"], e["expires_on"])
+        row(section, e["spdx"] or "", "", e["state"], 1, e["id"], e["sha256"], e["expires_on"], "", "")
     return buffer.getvalue()

@@ -162,9 +162,23 @@ def test_images_show_has_sources_licence_rights_and_history(stocked, cli):
 
 
 def test_report_licences_in_three_formats(stocked, cli):
+    # Legal verifies image 3's licence: the report tells it from image 2's automatic reading.
+    assert cli("licence", "set", "3", "--licence", "CC-BY-4.0", actor="lee").exit_code == 0
     data = json.loads(cli("report", "licences", "--format", "json").stdout)
     by = {entry["licence"]: entry for entry in data["by_licence"]}
     assert by["CC-BY-4.0"]["approved"] == 1 and by["CC-BY-4.0"]["pending"] == 1
+    assert (by["CC-BY-4.0"]["normalised"], by["CC-BY-4.0"]["verified"]) == (1, 1)
+    assert (by["(unrecognised)"]["normalised"], by["(unrecognised)"]["verified"]) == (0, 0)
+    mappings = {(m["spdx"], m["how"], m["raw"]): m for m in data["mappings"]}
+    assert set(mappings) == {
+        ("CC-BY-4.0", "normalised", "CC BY 4.0"),
+        ("CC-BY-4.0", "verified", "CC BY 4.0"),
+        ("CC0-1.0", "normalised", "CC0"),
+        ("LicenseRef-ACME", "normalised", "LicenseRef-ACME"),
+    }
+    assert mappings[("CC-BY-4.0", "normalised", "CC BY 4.0")]["images"] == 1
+    assert mappings[("CC-BY-4.0", "normalised", "CC BY 4.0")]["via"]
+    assert mappings[("CC-BY-4.0", "verified", "CC BY 4.0")]["via"] == []
     assert by["CC0-1.0"]["approved"] == 1
     assert by["(unrecognised)"]["rejected"] == 1 and by["(missing)"]["pending"] == 1
     assert data["images"] == 6 and data["opted_out"] == 1
@@ -175,7 +189,8 @@ def test_report_licences_in_three_formats(stocked, cli):
     assert data["expiring_total"] == 1 and data["expiring"][0]["expired"] is True
 
     md = cli("report", "licences").stdout
-    assert "| CC-BY-4.0 | 1 | 1 | 0 | 0 | 2 |" in md
+    assert "| CC-BY-4.0 | 1 | 1 | 0 | 0 | 1 | 1 | 2 |" in md
+    assert "| CC-BY-4.0 | verified by legal | CC BY 4.0 | 1 |" in md
     assert "EXPIRED" in md and "free for personal use" in md
 
     rows = list(csv.DictReader(io.StringIO(cli("report", "licences", "--format", "csv").stdout)))
@@ -185,6 +200,12 @@ def test_report_licences_in_three_formats(stocked, cli):
         if r["section"] == "by_licence" and r["licence"] == "CC-BY-4.0"
     ]
     assert sorted(cc_by) == [("approved", "1"), ("pending", "1")]
+    assert {
+        (r["status"], r["raw"]) for r in rows if r["section"] == "mapping" and r["licence"] == "CC-BY-4.0"
+    } == {
+        ("normalised", "CC BY 4.0"),
+        ("verified", "CC BY 4.0"),
+    }
     assert any(r["section"] == "expired" and r["licence"] == "LicenseRef-ACME" for r in rows)
 
 
