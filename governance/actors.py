@@ -23,6 +23,8 @@ PERMISSIONS = {
     # Output review: legal or a reviewer signs outputs off; only legal overrides a near-copy flag.
     "output.release": {"legal", "reviewer"},
     "output.score": {"legal", "reviewer", "generator"},
+    # Signing the audit head: the admin or legal, who keep the key and the checkpoint file.
+    "audit.checkpoint": {"admin", "legal"},
 }
 
 

@@ -143,16 +143,18 @@ class Verification:
         }
 
 
-def verify(session: Session) -> Verification:
+def verify(session: Session, *, start_seq: int = 0, start_hash: str = GENESIS) -> Verification:
     """Walk the chain in sequence order and report the first broken link.
 
     The head and the events must come from one snapshot (`Catalogue.read()`), or an append
-    committed in between looks like tampering.
+    committed in between looks like tampering. From `start_seq` and `start_hash` (a head verified
+    earlier), only the events after it are walked.
     """
     head = session.exec(select(AuditHead).where(AuditHead.id == 1)).first()
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (None, None)
-    expected_seq, prev = 0, GENESIS
-    rows = session.execute(sa.select(AuditEvent.__table__).order_by(AuditEvent.id)).yield_per(5000)
+    expected_seq, prev = start_seq, start_hash
+    query = sa.select(AuditEvent.__table__).where(AuditEvent.id > start_seq).order_by(AuditEvent.id)
+    rows = session.execute(query).yield_per(5000)
 
     def broken(seq: int, problem: str) -> Verification:
         return Verification(False, expected_seq, head_seq, head_hash, seq, problem)
