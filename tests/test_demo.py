@@ -17,6 +17,7 @@ from governance import audit, images, outputs, provenance
 from governance.catalogue import Catalogue
 from governance.cli import app
 from governance.demo import QUICK, load_world, run_demo
+from governance.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +53,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
         states = {row["state"] for row in images.list_images(session)}
         assert states == {"approved", "rejected", "revoked"}
         assert audit.verify(session).ok
+        assert replay(session).findings == []  # every table is what the log says (DESIGN.md rule 11)
         made = outputs.listing(session)
         # What lee released is exactly what was not flagged, less what the revocation reopened.
         assert all(r["state"] == "pending" for r in made if r["flagged"])

@@ -1,8 +1,9 @@
 """The `stylevault` command line: a thin Typer layer over the catalogue functions.
 
 This package holds the application and what every command shares; the commands live in
-`catalogue_commands` (catalogue core), `legal_commands` (licences and review) and
-`curation_commands` (style sets and policies); `selection` declares the filters that choose images.
+`catalogue_commands` (catalogue core), `legal_commands` (licences and review),
+`curation_commands` (style sets and policies), `audit_commands` (verify, log, keygen, checkpoint)
+and more; `selection` declares the filters that choose images.
 
 Every list/show/report command takes --json. Exit status: 0 success, 1 a refused operation (role,
 four-eyes, verification), 2 bad usage or input. Errors are one line on stderr.
@@ -28,7 +29,9 @@ users_app = typer.Typer(no_args_is_help=True, help="Actors and their roles (admi
 images_app = typer.Typer(no_args_is_help=True, help="List and inspect catalogued images.")
 licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences and licence aliases (legal).")
 review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+audit_app = typer.Typer(
+    no_args_is_help=True, help="The hash-chained audit log: verify, log, signed checkpoints."
+)
 report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
 styleset_app = typer.Typer(
     no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
@@ -139,6 +142,7 @@ def main() -> None:
 
 # Registering the commands: importing the modules attaches them to the Typer apps above.
 from governance.cli import (  # noqa: E402, F401
+    audit_commands,
     catalogue_commands,
     curation_commands,
     doctor_commands,

@@ -1,5 +1,5 @@
-"""Commands of the catalogue core: init, users, ingest, images, audit, report, demo (legal's licence
-and review commands are in legal_commands)."""
+"""Commands of the catalogue core: init, users, ingest, images, report, demo (legal's licence and
+review commands are in legal_commands, the audit commands in audit_commands)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import typer
 from governance.cli import (
     JsonFlag,
     app,
-    audit_app,
     catalogue,
     handled,
     images_app,
@@ -24,7 +23,6 @@ from governance.cli import (
     users_app,
 )
 from governance.cli.output import (
-    err,
     out,
     print_document,
     print_image_lines,
@@ -285,58 +283,7 @@ def images_runs(
     )
 
 
-# ------------------------------------------------------------------ audit and reports
-
-
-@audit_app.command("verify")
-@handled
-def audit_verify(as_json: JsonFlag = False) -> None:
-    """Walk the chain; exit 1 at the first edited, deleted, inserted or reordered event."""
-    from governance import audit
-
-    with catalogue().read() as session:
-        result = audit.verify(session)
-    if as_json:
-        print_json(result.as_dict())
-    elif result.ok:
-        out.print(f"audit chain intact: {result.events} events, head {result.head_hash}")
-    else:
-        err.print(f"stylevault: audit chain broken at event {result.broken_at}: {result.problem}")
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@audit_app.command("log")
-@handled
-def audit_log(
-    target: Annotated[str | None, typer.Option(help="TYPE:ID (e.g. actor:alice), or an IMAGE.")] = None,
-    action: Annotated[str | None, typer.Option(help="Action or prefix, e.g. review.")] = None,
-    actor: Annotated[str | None, typer.Option(help="Events by this actor.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Newest N events.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Audit events, newest first."""
-    from governance import audit, images
-
-    with catalogue().read() as session:
-        target_type = target_id = None
-        if target and ":" in target:
-            target_type, target_id = target.split(":", 1)
-        elif target:
-            target_type, target_id = "image", str(images.resolve(session, target).id)
-        events = audit.log(
-            session, target_type=target_type, target_id=target_id, action=action, actor=actor, limit=limit
-        )
-    if as_json:
-        print_json(events)
-        return
-    print_table(
-        [
-            {**e, "change": json.dumps(e["after"], ensure_ascii=False)[:80] if e["after"] else ""}
-            for e in events
-        ],
-        ["seq", "at", "actor", "action", "target", "change"],
-    )
+# ------------------------------------------------------------------ reports
 
 
 class ReportFormat(StrEnum):
