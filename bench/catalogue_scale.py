@@ -1,16 +1,20 @@
-"""The licence report and the review listings on a catalogue of a million images, against a trivial
-full scan (`SELECT count(*) FROM image`) timed on the same database in the same run.
+"""The licence report, the review listings and `audit verify` on a catalogue of a million images,
+against a trivial full scan (`SELECT count(*) FROM image`) timed on the same database in the same run.
 
     python bench/catalogue_scale.py [--rows 1000000] [--skip-postgres] [--keep] [--explain]
 
 The catalogue is migrated with Alembic and then bulk-loaded with plain SQL (SQLite: executemany in
-transactions of CHUNK rows; PostgreSQL: COPY), bypassing ingest and the audit chain: one image, one
-licence and one source row each, with a realistic mix of licences and approval states (see
-`catalogue_rows`). Statistics are gathered afterwards (SQLite ANALYZE; PostgreSQL VACUUM ANALYZE, as
-autovacuum would soon after a bulk load). Each operation runs once to warm up, then three times,
-each in a fresh session; the best time is reported. For an operation over the target, or for all
-with --explain, each SQL statement it issued is timed alone and its plan printed. Not a test: it
-prints tables and asserts nothing about time.
+transactions of CHUNK rows; PostgreSQL: COPY), bypassing ingest: one image, one licence and one
+source row each, with a realistic mix of licences and approval states (see `catalogue_rows`). The
+audit events those rows would have had are then appended through `audit.record`, in the shapes
+ingest, `licence set` and review write (`record_events`), and the style set `everything` is made
+with the real `styleset create`, `add --collection` and `publish`: so the log describes the tables,
+and the replay of `audit verify` is timed on a catalogue where it must find nothing (its result
+column is the number of findings). Statistics are gathered afterwards (SQLite ANALYZE; PostgreSQL
+VACUUM ANALYZE, as autovacuum would soon after a bulk load). Each operation runs once to warm up,
+then three times, each in a fresh session; the best time is reported. For an operation over the
+target, or for all with --explain, each SQL statement it issued is timed alone and its plan printed.
+Not a test: it prints tables and asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -29,21 +33,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from governance import actors, clearance
+from governance import actors, audit, clearance, stylesets
 from governance.catalogue import Catalogue
 from governance.images import iter_images, list_images
-from governance.models import (
-    Image,
-    IngestRun,
-    Licence,
-    Source,
-    StyleSet,
-    StyleSetVersion,
-    StyleSetVersionMember,
-)
+from governance.models import Image, IngestRun, Licence, Source
 from governance.policy import load_policy
+from governance.replay import replay
 from governance.reports import licence_report
-from governance.stylesets import members_sha256
 
 TARGET_SECONDS = 2.0
 CHUNK = 50_000
@@ -171,6 +167,7 @@ def catalogue_rows(count: int, ids: dict[str, int], encoding: Encoding) -> Itera
         attribution = f"Photo by {creator}" if rng.random() < 0.6 else None
         collection = rng.choice(COLLECTIONS)
         url = f"https://images.example.org/{collection}/{image_id:08d}.jpg"
+        path = f"/bench/run-{run}/{image_id:08d}.jpg"
         image = (
             image_id,
             hashlib.sha256(url.encode()).hexdigest(),
@@ -208,7 +205,7 @@ def catalogue_rows(count: int, ids: dict[str, int], encoding: Encoding) -> Itera
             image_id,
             run,
             url,
-            None,
+            path,
             url,
             collection,
             creator,
@@ -228,6 +225,81 @@ def _chunks(rows: Iterator[tuple]) -> Iterator[tuple[list, list, list]]:
     while chunk := list(islice(rows, CHUNK)):
         images, licences, sources = zip(*chunk, strict=True)
         yield list(images), list(licences), list(sources)
+
+
+# ---------------------------------------------------------------- their audit events
+
+VERB = {"approved": "approve", "rejected": "reject", "revoked": "revoke"}
+
+
+def record_events(catalogue: Catalogue, count: int, ids: dict[str, int]) -> int:
+    """Append the events the rows would have had through ingest (a run's start, each image with its
+    first source and licence, its finish), then legal's (each verified licence, each decision), in
+    the shapes governance.batches, licences and review write them. Returns the events appended."""
+    appended = 0
+
+    def append(actor: str, changes: list[audit.Change]) -> None:
+        nonlocal appended
+        with catalogue.write() as session:
+            audit.record(session, actor, changes)
+        appended += len(changes)
+
+    rows = catalogue_rows(count, ids, POSTGRESQL)  # plain Python values, as the code records them
+    for run in range(1, -(-count // RUN_SIZE) + 1):
+        size = min(RUN_SIZE, count - (run - 1) * RUN_SIZE)
+        started = {"root": f"/bench/run-{run}", "manifest": None, "source": None, "licence": None}
+        append(STEWARD, [audit.Change("ingest.start", "ingest_run", run, None, started)])
+        for images, licences, sources in _chunks(islice(rows, size)):
+            append(STEWARD, [_ingested(*row) for row in zip(images, licences, sources, strict=True)])
+        counts = {"offered": size, "catalogued": size, "duplicates": 0, "rejected": 0, "status": "completed"}
+        append(STEWARD, [audit.Change("ingest.finish", "ingest_run", run, None, counts)])
+    for images, licences, _ in _chunks(catalogue_rows(count, ids, POSTGRESQL)):
+        changes = []
+        for image_row, licence_row in zip(images, licences, strict=True):
+            image = dict(zip(IMAGE_COLUMNS, image_row, strict=True))
+            licence = dict(zip(LICENCE_COLUMNS, licence_row, strict=True))
+            if licence["status"] == "verified":
+                before = {name: licence[name] for name in LICENCE_STATE} | {"status": "normalised"}
+                changes.append(
+                    audit.Change("licence.set", "image", image["id"], before, before | {"status": "verified"})
+                )
+            if image["state"] != "pending":
+                after = {"state": image["state"], "reason": image["state_reason"]}
+                change = audit.Change(f"review.{VERB[image['state']]}", "image", image["id"], PENDING, after)
+                changes.append(change)
+        append(LEGAL, changes)
+    return appended
+
+
+LICENCE_STATE = (
+    "raw",
+    "spdx",
+    "status",
+    "note",
+    "attribution",
+    "evidence",
+    "expires_on",
+    "opt_out",
+    "data_mining",
+)
+PENDING = {"state": "pending", "reason": None}
+
+
+def _ingested(image_row: tuple, licence_row: tuple, source_row: tuple) -> audit.Change:
+    image = dict(zip(IMAGE_COLUMNS, image_row, strict=True))
+    licence = dict(zip(LICENCE_COLUMNS, licence_row, strict=True))
+    source = dict(zip(SOURCE_COLUMNS, source_row, strict=True))
+    first = ("locator", "path", "collection", "creator", "title", "licence_raw", "attribution", "opt_out")
+    at_ingest = {name: licence[name] for name in ("raw", "spdx", "status", "note", "opt_out", "expires_on")}
+    if at_ingest["status"] == "verified":  # legal verified it later (see record_events)
+        at_ingest["status"] = "normalised"
+    after = {
+        "sha256": image["sha256"],
+        "run": image["ingest_run_id"],
+        "source": {name: source[name] for name in first},
+        "licence": at_ingest,
+    }
+    return audit.Change("image.ingest", "image", image["id"], None, after)
 
 
 # ---------------------------------------------------------------- the catalogues
@@ -302,7 +374,13 @@ class Database:
         else:
             self._load_postgresql(catalogue, rows_iter)
         print(f"  {self.name}: loaded {rows} images in {time.perf_counter() - started:.0f} s", flush=True)
-        publish_everything(catalogue, ids[STEWARD])
+        started = time.perf_counter()
+        events = record_events(catalogue, rows, ids)
+        publish_everything(catalogue)
+        print(
+            f"  {self.name}: appended {events} audit events in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
         return catalogue
 
     def _load_sqlite(self, catalogue: Catalogue, rows: Iterator[tuple]) -> None:
@@ -346,31 +424,14 @@ class Database:
         _pg_admin("VACUUM ANALYZE", database=PG_DATABASE)
 
 
-def publish_everything(catalogue: Catalogue, steward: int) -> None:
-    """Style set `everything`, version 1 = every image, written set-based as `styleset publish` does."""
-    image = Image.__table__
+def publish_everything(catalogue: Catalogue) -> None:
+    """Style set `everything`, version 1 = every image, made as a steward would: create, add each
+    collection, publish (each set-based, each an audit event)."""
     with catalogue.write() as session:
-        rows = session.execute(sa.select(image.c.id, image.c.sha256).order_by(image.c.id))
-        fingerprint = members_sha256(rows)
-        count = session.execute(sa.select(sa.func.count()).select_from(image)).scalar()
-        styleset = StyleSet(name="everything", owner_id=steward)
-        session.add(styleset)
-        session.flush()
-        version = StyleSetVersion(
-            styleset_id=styleset.id,
-            version=1,
-            members=count,
-            members_sha256=fingerprint,
-            published_by=steward,
-        )
-        session.add(version)
-        session.flush()
-        session.execute(
-            sa.insert(StyleSetVersionMember.__table__).from_select(
-                ["version_id", "image_id", "sha256"],
-                sa.select(sa.literal(version.id), image.c.id, image.c.sha256),
-            )
-        )
+        stylesets.create(session, STEWARD, "everything")
+        for collection in COLLECTIONS:
+            stylesets.add(session, STEWARD, "everything", collection=collection)
+        stylesets.publish(session, STEWARD, "everything")
     with catalogue.engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
         connection.commit()
@@ -419,6 +480,16 @@ def flagged_first_page(session) -> int:
     return len(list_images(session, flagged=True, limit=100))
 
 
+def chain(session) -> int:
+    """`audit verify` without the replay: the chain walked and every hash recomputed."""
+    return audit.verify(session).events
+
+
+def replayed(session) -> int:
+    """The replay `audit verify` runs: every event, then every table compared; result: findings."""
+    return len(replay(session).findings)
+
+
 OPERATIONS = [
     ("SELECT count(*) FROM image (baseline)", count_images),
     ("licence_report(session)", report),
@@ -427,6 +498,8 @@ OPERATIONS = [
     ("list_images(flagged=True, limit=100)", flagged_first_page),
     ("policy check commercial --styleset everything --summary", policy_summary),
     ("policy check: every cleared member streamed (what an index build reads)", policy_cleared),
+    ("audit verify: the chain alone (events)", chain),
+    ("audit verify: the replay against the tables (findings)", replayed),
 ]
 
 

@@ -50,15 +50,13 @@ class Replay:
 def _events(session: Session) -> Iterator[Event]:
     e = AuditEvent.__table__
     query = sa.select(e.c.id, e.c.actor, e.c.action, e.c.target_type, e.c.target_id, e.c.before, e.c.after)
-    for row in session.execute(query.order_by(e.c.id)).yield_per(10_000):
+    loads = json.loads
+    for seq, actor, action, target_type, target_id, before, after in session.execute(
+        query.order_by(e.c.id)
+    ).yield_per(10_000):
+        before = None if before is None else loads(before)
         yield Event(
-            row.id,
-            row.actor,
-            row.action,
-            row.target_type,
-            row.target_id,
-            None if row.before is None else json.loads(row.before),
-            None if row.after is None else json.loads(row.after),
+            seq, actor, action, target_type, target_id, before, None if after is None else loads(after)
         )
 
 
@@ -101,6 +99,8 @@ def _compare(st: State, expected: Expected, found: dict) -> None:
             continue
         for name, value in recorded.items():
             actual = row.get(name)
+            if name in expected.decode and actual is not None:
+                actual = expected.decode[name](actual)
             if actual == value:
                 continue
             if isinstance(value, set):

@@ -8,6 +8,7 @@ writes to its rule (tests/test_audit_anchor.py checks that none is missing).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -78,9 +79,12 @@ def shown(value: Any) -> str:
 class Expected:
     """What the log says one table holds: key -> {field: value}, and the event that last set each row."""
 
-    def __init__(self, table: str, describe: Callable[[Any], str] = str):
+    def __init__(self, table: str, describe: Callable[[Any], str] = str, decode: dict | None = None):
         self.table = table
         self.describe = describe
+        # field -> how to read the table's stored value, for a field read as text and decoded only
+        # when an event says what it should be
+        self.decode = decode or {}
         self.rows: dict[Any, dict] = {}
         self.seq: dict[Any, int] = {}
         self.gone: dict[Any, int] = {}
@@ -106,7 +110,11 @@ class State:
         self.rejections = Expected("rejection")
         self.images = Expected("image")
         self.licences = Expected("licence", lambda key: f"of image {key}")
-        self.sources = Expected("source", lambda key: f"of image {key[0]} at {key[1]!r} (file {key[2]!r})")
+        self.sources = Expected(
+            "source",
+            lambda key: f"of image {key[0]} at {key[1]!r} (file {key[2]!r})",
+            decode={"raw_metadata": json.loads},
+        )
         self.aliases = Expected("licence_alias", repr)
         self.stylesets = Expected("styleset", repr)
         self.versions = Expected("styleset_version")

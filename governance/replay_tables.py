@@ -4,6 +4,7 @@ as the replay rules key them (governance.replay_rules), actor ids shown as names
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -37,7 +38,7 @@ from governance.replay_rules import LICENCE_FIELDS, RUN_COUNTS, SOURCE_FIELDS, F
 
 
 def _plain(value: Any) -> Any:
-    """A table value as an audit event holds it (dates as ISO text, sets as sorted lists)."""
+    """A table value as an audit event holds it (a date as ISO text)."""
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -87,24 +88,32 @@ def _images(session: Session, names: dict[int, str]) -> dict:
 
 
 def _licences(session: Session, names: dict[int, str]) -> dict:
-    return {
-        row.image_id: {
-            **{name: _plain(getattr(row, name)) for name in LICENCE_FIELDS},
-            "verified_by": names.get(row.verified_by),
-        }
-        for row in session.execute(sa.select(Licence.__table__))
-    }
+    lic = Licence.__table__
+    query = sa.select(lic.c.image_id, lic.c.verified_by, *(lic.c[name] for name in LICENCE_FIELDS))
+    found = {}
+    for image_id, verified_by, *values in session.execute(query):
+        row = dict(zip(LICENCE_FIELDS, values, strict=True))
+        row["expires_on"], row["verified_by"] = _plain(row["expires_on"]), names.get(verified_by)
+        found[image_id] = row
+    return found
 
 
 def _sources(session: Session, names: dict[int, str]) -> dict:
-    columns = [name for name in SOURCE_FIELDS if name != "truncated"]
-    return {
-        (row.image_id, row.locator, row.path): {
-            **{name: _plain(getattr(row, name)) for name in columns},
-            "truncated": (row.raw_metadata or {}).get("truncated"),
-        }
-        for row in session.execute(sa.select(Source.__table__))
-    }
+    """Raw metadata is read as its JSON text and parsed only where a value is needed (the replay
+    decodes it where an event recorded it; `truncated` where the text has one): most sources'
+    metadata is never compared, and parsing it all would be most of the replay's time."""
+    s = Source.__table__
+    columns = [name for name in SOURCE_FIELDS if name not in ("truncated", "raw_metadata")]
+    text = sa.cast(s.c.raw_metadata, sa.Text)
+    query = sa.select(s.c.image_id, s.c.locator, s.c.path, text, *(s.c[name] for name in columns))
+    found = {}
+    for image_id, locator, path, metadata, *values in session.execute(query):
+        row = dict(zip(columns, values, strict=True))
+        row["licence_expires"] = _plain(row["licence_expires"])
+        row["truncated"] = json.loads(metadata).get("truncated") if '"truncated"' in metadata else None
+        row["raw_metadata"] = metadata
+        found[(image_id, locator, path)] = row
+    return found
 
 
 def _aliases(session: Session, names: dict[int, str]) -> dict:
