@@ -143,7 +143,7 @@ def checkpoint(catalogue: Catalogue, actor_name: str | None, key_path: str | os.
     key = load_private_key(key_path)
     public = key.public_key()
     out = Path(out)
-    earlier = read_file(out) if out.exists() else []
+    earlier = read_file(out, "--out", empty_ok=True) if out.exists() else []
     with catalogue.read() as session:
         actors.require(session, actor_name, "audit.checkpoint")
         chain = audit.verify(session)
@@ -151,7 +151,9 @@ def checkpoint(catalogue: Catalogue, actor_name: str | None, key_path: str | os.
         raise Refused(f"audit chain broken at event {chain.broken_at}: {chain.problem}; nothing signed")
     with catalogue.write() as session:
         actor = actors.require(session, actor_name, "audit.checkpoint")
-        # Events appended since the verification above are checked too, under the head's lock.
+        change = audit.Change("audit.checkpoint", "audit", "head", None, {"key": fingerprint(public)})
+        (seq,) = audit.record(session, actor.name, [change])  # the head is locked from here to COMMIT
+        # What others appended since the verification above, and this event, are checked too.
         since = audit.verify(session, start_seq=chain.events, start_hash=chain.head_hash)
         if not since.ok:
             raise Refused(f"audit chain broken at event {since.broken_at}: {since.problem}; nothing signed")
@@ -161,13 +163,9 @@ def checkpoint(catalogue: Catalogue, actor_name: str | None, key_path: str | os.
                 f"{out} line {problems[0].line}: {problems[0].problem}; the log does not extend the "
                 "checkpoints already kept, nothing signed (see `stylevault audit verify --checkpoint`)"
             )
-        (seq,) = audit.record(
-            session,
-            actor.name,
-            [audit.Change("audit.checkpoint", "audit", "head", None, {"key": fingerprint(public)})],
-        )
         event = AuditEvent.__table__
         row = session.execute(sa.select(event.c.hash, event.c.at).where(event.c.id == seq)).one()
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         body = {
             "format": FORMAT,
             "catalogue": catalogue_id(session),
@@ -176,9 +174,7 @@ def checkpoint(catalogue: Catalogue, actor_name: str | None, key_path: str | os.
             "at": row.at,
             "actor": actor.name,
             "key": fingerprint(public),
-            "public_key": _b64(
-                public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            ),
+            "public_key": _b64(raw),
         }
     # Appended only once the event is committed: a line naming a head the log never kept would make
     # every later verification fail.
@@ -210,15 +206,17 @@ def _append(path: Path, checkpoint: dict) -> None:
         ) from None
 
 
-def read_file(path: str | os.PathLike) -> list[tuple[int, dict]]:
+def read_file(
+    path: str | os.PathLike, option: str = "--checkpoint", *, empty_ok: bool = False
+) -> list[tuple[int, dict]]:
     """(line number, checkpoint) for each non-blank line of a checkpoint file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise BadInput(f"--checkpoint {path}: cannot read ({exc.strerror})") from None
+        raise BadInput(f"{option} {path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise BadInput(f"--checkpoint {path}: not UTF-8 text") from None
+        raise BadInput(f"{option} {path}: not UTF-8 text") from None
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -226,12 +224,12 @@ def read_file(path: str | os.PathLike) -> list[tuple[int, dict]]:
         try:
             value = json.loads(line)
         except ValueError as exc:
-            raise BadInput(f"--checkpoint {path} line {number}: not JSON ({exc})") from None
+            raise BadInput(f"{option} {path} line {number}: not JSON ({exc})") from None
         if not isinstance(value, dict):
-            raise BadInput(f"--checkpoint {path} line {number}: not a JSON object")
+            raise BadInput(f"{option} {path} line {number}: not a JSON object")
         found.append((number, value))
-    if not found:
-        raise BadInput(f"--checkpoint {path}: holds no checkpoint")
+    if not found and not empty_ok:
+        raise BadInput(f"{option} {path}: holds no checkpoint")
     return found
 
 
@@ -285,9 +283,9 @@ def _check(number: int, c: dict, public, stored: dict, head: dict, identity: str
 def _signature_problem(c: dict, public: Ed25519PublicKey | None) -> str | None:
     if c.get("format") != FORMAT:
         return f"not a stylevault checkpoint (format {c.get('format')!r}, expected {FORMAT!r})"
-    missing = [name for name in ("catalogue", "seq", "head", "key") if c.get(name) is None]
-    if missing:
-        return f"checkpoint without {', '.join(missing)}"
+    missing = [name for name in ("catalogue", "head", "at", "key") if not isinstance(c.get(name), str)]
+    if missing or "seq" not in c:
+        return f"checkpoint without {', '.join(missing + ([] if 'seq' in c else ['seq']))}"
     if not isinstance(c["seq"], int) or isinstance(c["seq"], bool) or c["seq"] < 1:
         return f"seq {c['seq']!r} is not an event number"
     if not c.get("signature"):

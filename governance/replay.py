@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -78,19 +78,20 @@ def replay(session: Session) -> Replay:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             st.event_problem(ev, f"{ev.action} event the replay cannot read ({type(exc).__name__}: {exc})")
     for attribute, found in read_tables(session):
-        expected = getattr(st, attribute)
-        result.rows += len(found)
-        _compare(st, expected, found)
+        result.rows += _compare(st, getattr(st, attribute), found)
     st.findings.extend(policy_text_findings(session))
     result.findings = st.findings
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _compare(st: State, expected: Expected, found: dict) -> None:
-    table = expected.table
-    for key, row in found.items():
-        recorded = expected.rows.get(key)
+def _compare(st: State, expected: Expected, found: Iterable[tuple]) -> int:
+    """Compare each row as it is read with what the log says of it; returns the rows compared. The
+    log's rows are taken as they are met: those left at the end are rows the table no longer has."""
+    table, rows = expected.table, 0
+    for key, row in found:
+        rows += 1
+        recorded = expected.rows.pop(key, None)
         where = f"{table} {expected.describe(key)}"
         if recorded is None:
             seq = expected.gone.get(key)
@@ -112,14 +113,15 @@ def _compare(st: State, expected: Expected, found: dict) -> None:
                 both = (value, actual)
             seq = expected.seq.get(key)
             st.find(expected, key, name, *both, seq, f"{where}: {detail} (event {seq})")
-    for key, seq in expected.seq.items():
-        if key not in found:
-            st.find(
-                expected,
-                key,
-                None,
-                "present",
-                None,
-                seq,
-                f"{table} {expected.describe(key)}: recorded by event {seq}, but the table has no such row",
-            )
+    for key in expected.rows:
+        seq = expected.seq.get(key)
+        st.find(
+            expected,
+            key,
+            None,
+            "present",
+            None,
+            seq,
+            f"{table} {expected.describe(key)}: recorded by event {seq}, but the table has no such row",
+        )
+    return rows

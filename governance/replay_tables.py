@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -36,6 +36,9 @@ from governance.models import (
 )
 from governance.replay_rules import LICENCE_FIELDS, RUN_COUNTS, SOURCE_FIELDS, Finding
 
+STREAM = 50_000  # rows fetched at a time from the large tables
+Rows = Iterable[tuple[Any, dict]]  # (key, row) pairs, keyed as the replay rules key them
+
 
 def _plain(value: Any) -> Any:
     """A table value as an audit event holds it (a date as ISO text)."""
@@ -45,60 +48,67 @@ def _plain(value: Any) -> Any:
 
 
 def read_tables(session: Session) -> Iterator[tuple[str, dict]]:
-    """(the State attribute that holds what the log says of a table, the table as it is: key -> row)."""
+    """(the State attribute that holds what the log says of a table, the table's (key, row) pairs).
+
+    The large tables are streamed, row by row, never held whole: the replay holds what the log says,
+    and compares each row as it is read."""
     names = dict(session.execute(sa.select(Actor.id, Actor.name)).all())
     for attribute, read in READERS.items():
         yield attribute, read(session, names)
 
 
-def _passwords(session: Session, names: dict[int, str]) -> dict:
+def _passwords(session: Session, names: dict[int, str]) -> Rows:
     p = ActorPassword.__table__
     return {
         names[r.actor_id]: {"session_generation": r.session_generation} for r in session.execute(sa.select(p))
-    }
+    }.items()
 
 
-def _runs(session: Session, names: dict[int, str]) -> dict:
+def _runs(session: Session, names: dict[int, str]) -> Rows:
     columns = ("root", "manifest", "source", "default_licence", "status", *RUN_COUNTS)
     return _by_id(session, IngestRun.__table__, columns)
 
 
-def _rejections(session: Session, names: dict[int, str]) -> dict:
+def _rejections(session: Session, names: dict[int, str]) -> Rows:
     return _by_id(session, Rejection.__table__, ("ingest_run_id", "path", "reason", "detail", "sha256"))
 
 
-def _by_id(session: Session, table: sa.Table, columns: tuple[str, ...]) -> dict:
+def _by_id(session: Session, table: sa.Table, columns: tuple[str, ...]) -> Rows:
     query = sa.select(table.c.id, *(table.c[name] for name in columns))
-    return {row.id: {name: getattr(row, name) for name in columns} for row in session.execute(query)}
+    for row_id, *values in _stream(session, query):
+        yield row_id, dict(zip(columns, values, strict=True))
 
 
-def _images(session: Session, names: dict[int, str]) -> dict:
+def _stream(session: Session, query: sa.Select):
+    return session.execute(query.execution_options(yield_per=STREAM))
+
+
+def _images(session: Session, names: dict[int, str]) -> Rows:
     i = Image.__table__
     query = sa.select(i.c.id, i.c.sha256, i.c.ingest_run_id, i.c.state, i.c.state_reason, i.c.state_by)
-    return {
-        row.id: {
-            "sha256": row.sha256,
-            "ingest_run_id": row.ingest_run_id,
-            "state": row.state,
-            "state_reason": row.state_reason,
-            "state_by": names.get(row.state_by),
-        }
-        for row in session.execute(query)
-    }
+    for image_id, sha256, run, state, reason, state_by in _stream(session, query):
+        yield (
+            image_id,
+            {
+                "sha256": sha256,
+                "ingest_run_id": run,
+                "state": state,
+                "state_reason": reason,
+                "state_by": names.get(state_by),
+            },
+        )
 
 
-def _licences(session: Session, names: dict[int, str]) -> dict:
+def _licences(session: Session, names: dict[int, str]) -> Rows:
     lic = Licence.__table__
     query = sa.select(lic.c.image_id, lic.c.verified_by, *(lic.c[name] for name in LICENCE_FIELDS))
-    found = {}
-    for image_id, verified_by, *values in session.execute(query):
+    for image_id, verified_by, *values in _stream(session, query):
         row = dict(zip(LICENCE_FIELDS, values, strict=True))
         row["expires_on"], row["verified_by"] = _plain(row["expires_on"]), names.get(verified_by)
-        found[image_id] = row
-    return found
+        yield image_id, row
 
 
-def _sources(session: Session, names: dict[int, str]) -> dict:
+def _sources(session: Session, names: dict[int, str]) -> Rows:
     """Raw metadata is read as its JSON text and parsed only where a value is needed (the replay
     decodes it where an event recorded it; `truncated` where the text has one): most sources'
     metadata is never compared, and parsing it all would be most of the replay's time."""
@@ -106,39 +116,39 @@ def _sources(session: Session, names: dict[int, str]) -> dict:
     columns = [name for name in SOURCE_FIELDS if name not in ("truncated", "raw_metadata")]
     text = sa.cast(s.c.raw_metadata, sa.Text)
     query = sa.select(s.c.image_id, s.c.locator, s.c.path, text, *(s.c[name] for name in columns))
-    found = {}
-    for image_id, locator, path, metadata, *values in session.execute(query):
+    for image_id, locator, path, metadata, *values in _stream(session, query):
         row = dict(zip(columns, values, strict=True))
         row["licence_expires"] = _plain(row["licence_expires"])
         row["truncated"] = json.loads(metadata).get("truncated") if '"truncated"' in metadata else None
         row["raw_metadata"] = metadata
-        found[(image_id, locator, path)] = row
-    return found
+        yield (image_id, locator, path), row
 
 
-def _aliases(session: Session, names: dict[int, str]) -> dict:
+def _aliases(session: Session, names: dict[int, str]) -> Rows:
     a = LicenceAlias.__table__
     return {
         row.key: {"text": row.text, "spdx": row.spdx, "why": row.why} for row in session.execute(sa.select(a))
-    }
+    }.items()
 
 
-def _reviews(session: Session, names: dict[int, str]) -> dict:
+def _reviews(session: Session, names: dict[int, str]) -> Rows:
     columns = ("state", "reason", "override_reason", "flagged")
-    query = sa.select(OutputReview.__table__)
-    return {row.output_id: {name: getattr(row, name) for name in columns} for row in session.execute(query)}
+    r = OutputReview.__table__
+    query = sa.select(r.c.output_id, *(r.c[name] for name in columns))
+    for output_id, *values in _stream(session, query):
+        yield output_id, dict(zip(columns, values, strict=True))
 
 
-def _actors(session: Session, names: dict[int, str]) -> dict:
+def _actors(session: Session, names: dict[int, str]) -> Rows:
     a, r = Actor.__table__, ActorRole.__table__
     found = {row.name: {"roles": [], "disabled": row.disabled} for row in session.execute(sa.select(a))}
     query = sa.select(a.c.name, r.c.role).join(a, a.c.id == r.c.actor_id).order_by(a.c.name, r.c.role)
     for name, role in session.execute(query):
         found[name]["roles"].append(role)
-    return found
+    return found.items()
 
 
-def _stylesets(session: Session, names: dict[int, str]) -> dict:
+def _stylesets(session: Session, names: dict[int, str]) -> Rows:
     s, m = StyleSet.__table__, StyleSetMember.__table__
     ids = {row.id: row.name for row in session.execute(sa.select(s.c.id, s.c.name))}
     found = {
@@ -154,17 +164,17 @@ def _stylesets(session: Session, names: dict[int, str]) -> dict:
         entry = found[ids[styleset_id]]
         entry["members"] += 1
         entry["member_ids"].add(image_id)
-    return found
+    return found.items()
 
 
-def _versions(session: Session, names: dict[int, str]) -> dict:
+def _versions(session: Session, names: dict[int, str]) -> Rows:
     """Each version with its member rows counted and fingerprinted again, streamed in
     `stylesets.members_sha256` order (image id within a version)."""
     s, v, vm = StyleSet.__table__, StyleSetVersion.__table__, StyleSetVersionMember.__table__
     counts: dict[int, int] = {}
     digests: dict[int, Any] = {}
     ordered = sa.select(vm.c.version_id, vm.c.image_id, vm.c.sha256).order_by(vm.c.version_id, vm.c.image_id)
-    for version_id, image_id, sha256 in session.execute(ordered).yield_per(50_000):
+    for version_id, image_id, sha256 in _stream(session, ordered):
         if version_id not in digests:
             digests[version_id], counts[version_id] = hashlib.sha256(), 0
         digests[version_id].update(f"{image_id}:{sha256}\n".encode())
@@ -181,10 +191,10 @@ def _versions(session: Session, names: dict[int, str]) -> dict:
             "member_rows_sha256": digests[row.id].hexdigest() if row.id in digests else empty,
         }
         for row in session.execute(query)
-    }
+    }.items()
 
 
-def _indexes(session: Session, names: dict[int, str]) -> dict:
+def _indexes(session: Session, names: dict[int, str]) -> Rows:
     b, m = IndexBuild.__table__, IndexMember.__table__
     s, v = StyleSet.__table__, StyleSetVersion.__table__
     counts = dict(session.execute(sa.select(m.c.build_id, sa.func.count()).group_by(m.c.build_id)).all())
@@ -207,7 +217,7 @@ def _indexes(session: Session, names: dict[int, str]) -> dict:
             "stale_reason": row.stale_reason,
         }
         for row in session.execute(query)
-    }
+    }.items()
 
 
 def outputs_by_run(session: Session) -> dict[str, list[tuple[int, str]]]:
@@ -219,7 +229,7 @@ def outputs_by_run(session: Session) -> dict[str, list[tuple[int, str]]]:
     return found
 
 
-def _generation_runs(session: Session, names: dict[int, str]) -> dict:
+def _generation_runs(session: Session, names: dict[int, str]) -> Rows:
     r, b = GenerationRun.__table__, IndexBuild.__table__
     o, n = GenerationOutput.__table__, OutputNeighbour.__table__
     outputs: dict[int, list] = {}
@@ -240,7 +250,7 @@ def _generation_runs(session: Session, names: dict[int, str]) -> dict:
             "neighbours": sorted(neighbours.get(row.id, set())),
         }
         for row in session.execute(query)
-    }
+    }.items()
 
 
 def policy_text_findings(session: Session) -> Iterator[Finding]:

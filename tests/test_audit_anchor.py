@@ -597,3 +597,14 @@ def test_the_replay_is_clean_after_a_dated_index_build_and_its_verification(inde
     catalogue, folder = indexed
     assert index.verify(catalogue, folder, on=date(2026, 11, 27)).ok
     assert findings(catalogue) == []
+
+
+def test_a_history_rewritten_from_its_first_event_is_another_catalogue(lived_in, key, cli, tmp_path):
+    catalogue, _ = lived_in
+    kept = tmp_path / "checkpoints.jsonl"
+    kept.write_text("\n")  # an empty file legal made ready is appended to
+    checkpoints.checkpoint(catalogue, "lee", key, kept)
+    rewrite_history(catalogue, lambda row: row.id == 1)  # the admin's bootstrap is gone
+    run = cli("audit", "verify", "--checkpoint", kept, "--pubkey", f"{key}.pub")
+    assert run.exit_code == 1
+    assert "another catalogue, or history rewritten from its first event" in run.stderr
