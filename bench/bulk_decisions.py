@@ -28,10 +28,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from governance import actors, images, licences, review  # noqa: E402
-from governance.catalogue import Catalogue  # noqa: E402
-from governance.ingest import ingest  # noqa: E402
-from governance.models import Image, Licence  # noqa: E402
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue  # noqa: E402
+from stylevault.governance.catalogue.models import Image, Licence  # noqa: E402
+from stylevault.governance.ingest.run import ingest  # noqa: E402
+from stylevault.governance.legal import review  # noqa: E402
+from stylevault.governance.rules import licences
+from stylevault.governance.views import images
+
 from tests.factories import encode, picture, write, write_csv  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

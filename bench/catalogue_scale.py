@@ -28,11 +28,9 @@ from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
-
-from governance import actors, clearance
-from governance.catalogue import Catalogue
-from governance.images import iter_images, list_images
-from governance.models import (
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import (
     Image,
     IngestRun,
     Licence,
@@ -41,9 +39,11 @@ from governance.models import (
     StyleSetVersion,
     StyleSetVersionMember,
 )
-from governance.policy import load_policy
-from governance.reports import licence_report
-from governance.stylesets import members_sha256
+from stylevault.governance.curation import clearance
+from stylevault.governance.curation.stylesets import members_sha256
+from stylevault.governance.legal.reports import licence_report
+from stylevault.governance.rules.policy import load_policy
+from stylevault.governance.views.images import iter_images, list_images
 
 TARGET_SECONDS = 2.0
 CHUNK = 50_000

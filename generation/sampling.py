@@ -7,8 +7,7 @@ makes one from a UNet, and any diffusers scheduler drives it.
 from __future__ import annotations
 
 import torch
-
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 SAMPLERS = ("ddim", "dpmsolver++")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue
 
-from governance import actors
-from governance.catalogue import Catalogue
 from tests.factories import TEAM_ACTORS
 
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
@@ -158,9 +158,8 @@ def team(catalogue):
 @pytest.fixture
 def cli(catalogue, monkeypatch):
     """Run the real CLI (Typer's CliRunner) against the test catalogue."""
+    from stylevault.governance.cli import app
     from typer.testing import CliRunner
-
-    from governance.cli import app
 
     monkeypatch.setenv("STYLEVAULT_DB", catalogue.url)
     monkeypatch.setenv("STYLEVAULT_STORE", str(catalogue.store))
@@ -199,8 +198,10 @@ def encoder_dir(tmp_path_factory) -> Path:
 def published(catalogue, team, tmp_path):
     """`looks@1`: eight approved images (image 4 CC BY-NC; image 8 expires on 2027-01-31), each
     with a title, creator and source URL."""
-    from governance import review, stylesets
-    from governance.ingest import ingest
+    from stylevault.governance.curation import stylesets
+    from stylevault.governance.ingest.run import ingest
+    from stylevault.governance.legal import review
+
     from tests.factories import encode, picture, write, write_csv
 
     rows = []
@@ -229,7 +230,7 @@ def published(catalogue, team, tmp_path):
 @pytest.fixture(scope="session")
 def rdm_dir(tmp_path_factory) -> Path:
     """A tiny untrained RDM whose context width (32) fits the tiny encoder."""
-    from generation.model import create_untrained, save_model
+    from stylevault.generation.model import create_untrained, save_model
 
     parts = create_untrained(context_dim=32, seed=0)
     return save_model(*parts, tmp_path_factory.mktemp("models") / "tiny-rdm")
@@ -240,7 +241,7 @@ def indexed(published, encoder_dir, tmp_path):
     """`published`, with its commercial index built on 2026-11-27: (catalogue, index folder)."""
     from datetime import date
 
-    from governance import index
+    from stylevault.governance.index import builds as index
 
     folder = tmp_path / "idx"
     index.build(

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from rich.console import Console
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.cli import app
+from stylevault.governance.demo.run import QUICK, load_world, run_demo
+from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.views import images
 from typer.testing import CliRunner
-
-from governance import audit, images, outputs, provenance
-from governance.catalogue import Catalogue
-from governance.cli import app
-from governance.demo import QUICK, load_world, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from stylevault.governance.catalogue import audit
+from stylevault.governance.door import available
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.index.encoders import load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.legal import review
+from stylevault.governance.outputs import provenance
 
-from governance import audit, index, provenance, review
-from governance.encoders import load_encoder
-from governance.errors import BadInput, Refused
-from governance.generators import available
-from governance.handle import IndexHandle
 from tests.factories import run_generate as run
 
 TODAY = date(2026, 11, 27)
@@ -156,7 +159,7 @@ def _encoder(folder: Path) -> str:
 
 
 def test_models_that_do_not_fit_are_refused(indexed, rdm_dir, tmp_path):
-    from generation.model import create_untrained, save_model
+    from stylevault.generation.model import create_untrained, save_model
 
     catalogue, folder = indexed
     with pytest.raises(BadInput, match="no-model"):

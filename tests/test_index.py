@@ -8,13 +8,17 @@ from datetime import date
 import numpy as np
 import pytest
 from sqlmodel import select
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import IndexBuild
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.index.encoders import EncoderSpec, load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
+from stylevault.governance.rules import licences
+from stylevault.governance.views import images
 
-from governance import actors, audit, images, index, licences, review
-from governance.encoders import EncoderSpec, load_encoder
-from governance.errors import BadInput, Refused
-from governance.handle import IndexHandle
-from governance.ingest import ingest
-from governance.models import IndexBuild
 from tests.factories import write
 
 
@@ -334,8 +338,8 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     """Another commercial.yaml in ./policies, one that refuses CC0: `index verify` (no role
     needed) reports the file as a difference and leaves the index fresh; a licence change re-judges
     it by the recorded text too."""
-    from governance.models import PolicyText
-    from governance.policy import load_policy
+    from stylevault.governance.catalogue.models import PolicyText
+    from stylevault.governance.rules.policy import load_policy
 
     build(published, encoder_dir, tmp_path / "idx")
     shipped = load_policy("commercial")

@@ -13,16 +13,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue, alembic_config
+from stylevault.governance.catalogue.models import Image, IngestRun, Licence, SQLModel
+from stylevault.governance.cli import app
+from stylevault.governance.curation import stylesets
+from stylevault.governance.door import Request
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import alias_edits, review
+from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.web import passwords
 from typer.testing import CliRunner
 
-from governance import actors, alias_edits, audit, index, outputs, provenance, review, stylesets
-from governance.catalogue import Catalogue, alembic_config
-from governance.cli import app
-from governance.errors import BadInput
-from governance.generators import Request
-from governance.ingest import ingest
-from governance.models import Image, IngestRun, Licence, SQLModel
-from governance.web import passwords
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
@@ -252,7 +257,7 @@ def populate(cat: Catalogue, folder) -> list[int]:
             stylesets.publish(session, "sam", "looks")
         encoder = tiny_encoder(folder / "encoder")
         index.build(cat, "sam", "looks", "commercial", f"local-dir:{encoder}", folder / "index")
-        from generation.model import create_untrained, save_model
+        from stylevault.generation.model import create_untrained, save_model
 
         model = save_model(*create_untrained(context_dim=32), folder / "model")
         request = Request(prompt="a study", steps=1, k=1)

@@ -16,11 +16,16 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageOps
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import AuditEvent, OutputDecision, OutputReview, OutputScore
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.legal import review
+from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.rules.policy import load_policy
+from stylevault.governance.views import images
 
-from governance import actors, audit, images, index, outputs, provenance, review
-from governance.errors import BadInput, Refused
-from governance.models import AuditEvent, OutputDecision, OutputReview, OutputScore
-from governance.policy import load_policy
 from tests.factories import run_generate
 
 
@@ -99,9 +104,9 @@ def test_every_output_is_scored_under_the_policy_and_starts_pending(reviewed, tm
 
 
 def test_a_copy_and_a_mirrored_copy_point_at_the_member_they_copy(reviewed, encoder_dir, tmp_path):
-    from governance.encoders import load_encoder
-    from governance.handle import IndexHandle
-    from governance.scoring import Scorer
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.index.handle import IndexHandle
+    from stylevault.governance.outputs.scoring import Scorer
 
     catalogue, folder, _ = reviewed
     handle = IndexHandle.open(catalogue, folder)
@@ -122,10 +127,9 @@ def test_an_index_built_before_crop_hashes_and_centroid_is_scored_from_the_catal
     """The fallback for older indexes: no phashes.npy (the members' own phashes come from the
     catalogue) and no centroid in the manifest (it is computed from the vector file)."""
     import numpy as np
-
-    from governance.encoders import load_encoder
-    from governance.handle import IndexHandle
-    from governance.scoring import Scorer
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.index.handle import IndexHandle
+    from stylevault.governance.outputs.scoring import Scorer
 
     catalogue, folder, _ = reviewed
     handle = IndexHandle.open(catalogue, folder)
@@ -323,10 +327,10 @@ def test_without_signoff_the_maker_may_release_its_own_unflagged_output(
 
 
 def test_a_crop_of_a_member_is_found_through_the_crop_hashes(reviewed, encoder_dir, tmp_path):
-    from governance.encoders import load_encoder
-    from governance.handle import IndexHandle
-    from governance.imaging import phash, thumbnail
-    from governance.scoring import Scorer
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.index.handle import IndexHandle
+    from stylevault.governance.outputs.scoring import Scorer
+    from stylevault.governance.pictures.imaging import phash, thumbnail
 
     catalogue, folder, _ = reviewed
     handle = IndexHandle.open(catalogue, folder)

@@ -14,9 +14,8 @@ import functools
 from typing import Annotated
 
 import typer
-
-from governance.cli.output import err
-from governance.errors import StylevaultError
+from stylevault.governance.cli.output import err
+from stylevault.governance.errors import StylevaultError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -119,7 +118,7 @@ def handled(fn):
 
 
 def catalogue(*, current: bool = True):
-    from governance.catalogue import Catalogue, sqlite_file
+    from stylevault.governance.catalogue.db import Catalogue, sqlite_file
 
     cat = Catalogue.open(settings.db, settings.store)
     if current:
@@ -138,7 +137,7 @@ def main() -> None:
 
 
 # Registering the commands: importing the modules attaches them to the Typer apps above.
-from governance.cli import (  # noqa: E402, F401
+from stylevault.governance.cli import (  # noqa: E402, F401
     catalogue_commands,
     curation_commands,
     doctor_commands,

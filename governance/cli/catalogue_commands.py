@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from governance.cli import (
+from stylevault.governance.cli import (
     JsonFlag,
     app,
     audit_app,
@@ -23,7 +22,7 @@ from governance.cli import (
     settings,
     users_app,
 )
-from governance.cli.output import (
+from stylevault.governance.cli.output import (
     err,
     out,
     print_document,
@@ -32,7 +31,7 @@ from governance.cli.output import (
     print_json_array,
     print_table,
 )
-from governance.errors import Refused
+from stylevault.governance.errors import Refused
 
 # ------------------------------------------------------------------ init and users
 
@@ -43,8 +42,8 @@ def init(
     admin: Annotated[str | None, typer.Option(help="On a new catalogue, create this first admin.")] = None,
 ) -> None:
     """Create or upgrade the catalogue (alembic upgrade head)."""
-    from governance import actors
-    from governance.models import Actor
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.catalogue.models import Actor
 
     cat = catalogue(current=False)
     before = cat.revision()
@@ -70,7 +69,7 @@ def users_add(
     role: Annotated[list[str], typer.Option("--role", help="A role; repeat for several.")],
 ) -> None:
     """Add an actor with one or more roles."""
-    from governance import actors
+    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.add(session, settings.actor, name, role)
@@ -81,7 +80,7 @@ def users_add(
 @handled
 def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Give an actor more roles."""
-    from governance import actors
+    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role)
@@ -92,7 +91,7 @@ def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -
 @handled
 def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Take roles away from an actor."""
-    from governance import actors
+    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role, revoke=True)
@@ -103,7 +102,7 @@ def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")])
 @handled
 def users_disable(name: str) -> None:
     """Disable an actor: it keeps its history but can no longer act."""
-    from governance import actors
+    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         actors.set_disabled(session, settings.actor, name, True)
@@ -114,7 +113,7 @@ def users_disable(name: str) -> None:
 @handled
 def users_list(as_json: JsonFlag = False) -> None:
     """List actors and their roles."""
-    from governance import actors
+    from stylevault.governance.catalogue import actors
 
     with catalogue().read() as session:
         rows = actors.listing(session)
@@ -148,7 +147,7 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue images: each file ends catalogued, a recognised duplicate, or rejected with a reason."""
-    from governance.ingest import ingest as run_ingest
+    from stylevault.governance.ingest.run import ingest as run_ingest
 
     workers = workers or len(os.sched_getaffinity(0))
     summary = run_ingest(
@@ -178,7 +177,7 @@ def images_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List images with their approval state, licence and first source; every match unless --limit."""
-    from governance import images
+    from stylevault.governance.views import images
 
     filters = selection.filters(
         state=state,
@@ -201,7 +200,7 @@ def images_list(
 @handled
 def images_show(image: str, as_json: JsonFlag = False) -> None:
     """Everything about one image: sources, licence, rights metadata, history."""
-    from governance import images
+    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         data = images.show(session, images.resolve(session, image))
@@ -255,7 +254,7 @@ def images_rejections(
     as_json: JsonFlag = False,
 ) -> None:
     """Files ingest refused, with the reason: nothing offered is dropped silently."""
-    from governance import images
+    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         rows = images.rejections(session, run=run, reason=reason, limit=limit)
@@ -272,7 +271,7 @@ def images_runs(
     limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs.")] = None, as_json: JsonFlag = False
 ) -> None:
     """Ingest runs with their reconciled counts."""
-    from governance import images
+    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         rows = images.runs(session, limit=limit)
@@ -292,7 +291,7 @@ def images_runs(
 @handled
 def audit_verify(as_json: JsonFlag = False) -> None:
     """Walk the chain; exit 1 at the first edited, deleted, inserted or reordered event."""
-    from governance import audit
+    from stylevault.governance.catalogue import audit
 
     with catalogue().read() as session:
         result = audit.verify(session)
@@ -316,7 +315,8 @@ def audit_log(
     as_json: JsonFlag = False,
 ) -> None:
     """Audit events, newest first."""
-    from governance import audit, images
+    from stylevault.governance.catalogue import audit
+    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         target_type = target_id = None
@@ -353,7 +353,7 @@ def report_licences(
     as_json: JsonFlag = False,
 ) -> None:
     """Licences by approval state, licences that need legal, expiring licences, opt-outs."""
-    from governance import reports
+    from stylevault.governance.legal import reports
 
     with catalogue().read() as session:
         report = reports.licence_report(session, expiring_within=expiring_within)
@@ -374,6 +374,6 @@ def demo(
     ] = None,
 ) -> None:
     """The catalogue flow end to end, offline, on generated images with simulated licences."""
-    from governance.demo import run_demo
+    from stylevault.governance.demo.run import run_demo
 
     run_demo(folder, out.console)

@@ -7,10 +7,17 @@ from collections import Counter
 from typing import Annotated
 
 import typer
-
-from governance.cli import JsonFlag, catalogue, handled, licence_app, review_app, selection, settings
-from governance.cli.output import out, print_json
-from governance.errors import BadInput
+from stylevault.governance.cli import (
+    JsonFlag,
+    catalogue,
+    handled,
+    licence_app,
+    review_app,
+    selection,
+    settings,
+)
+from stylevault.governance.cli.output import out, print_json
+from stylevault.governance.errors import BadInput
 
 
 def id_ranges(ids: list[int], most: int = 12) -> str:
@@ -53,7 +60,9 @@ def licence_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Record a verified licence for an image, or for every image the filters match (legal)."""
-    from governance import actors, images, licences
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.rules import licences
+    from stylevault.governance.views import images
 
     filters = selection.filters(
         state=state,
@@ -157,7 +166,7 @@ def _print_decision(decision, review) -> None:
 
 
 def _review(decision: str, refs: list[str] | None, reason: str | None, as_json: bool, **options) -> None:
-    from governance import review
+    from stylevault.governance.legal import review
 
     dry_run = options.pop("dry_run", False)
     filters = selection.filters(**options)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from governance.cli import JsonFlag, catalogue, handled, outputs_app, settings
-from governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.cli import JsonFlag, catalogue, handled, outputs_app, settings
+from stylevault.governance.cli.output import err, out, print_json, print_table
 
 OutputRefs = Annotated[
     list[str], typer.Argument(help="Outputs: ids, PNG files, or 12+ hex digits of a file or pixel sha256.")
@@ -29,7 +28,7 @@ def outputs_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Outputs with their review state, flag and nearest-member scores."""
-    from governance import outputs
+    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().read() as session:
         rows = outputs.listing(
@@ -59,7 +58,7 @@ def outputs_list(
 @handled
 def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     """One output: its scores, the thresholds they were judged by, its state and decision history."""
-    from governance import outputs
+    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().read() as session:
         detail = outputs.show(session, output)
@@ -109,7 +108,7 @@ def outputs_score(
     as_json: JsonFlag = False,
 ) -> None:
     """Score outputs again from their run's index; an index that is gone is recorded as missing."""
-    from governance import outputs
+    from stylevault.governance.outputs import signoff as outputs
 
     results = outputs.rescore(catalogue(), settings.actor, refs, device=device)
     if as_json:
@@ -150,7 +149,7 @@ def outputs_release(
     as_json: JsonFlag = False,
 ) -> None:
     """Sign outputs off for use. Each output is decided on its own; exit 1 if any was refused."""
-    from governance import outputs
+    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().write() as session:
         result = outputs.release(session, settings.actor, refs, reason, override)
@@ -165,7 +164,7 @@ def outputs_withhold(
     as_json: JsonFlag = False,
 ) -> None:
     """Take outputs out of use, with a reason."""
-    from governance import outputs
+    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().write() as session:
         result = outputs.withhold(session, settings.actor, refs, reason)

@@ -8,10 +8,9 @@ import sys
 from typing import Annotated
 
 import typer
-
-from governance.cli import app, catalogue, handled, settings, users_app
-from governance.cli.output import err, out
-from governance.errors import BadInput
+from stylevault.governance.cli import app, catalogue, handled, settings, users_app
+from stylevault.governance.cli.output import err, out
+from stylevault.governance.errors import BadInput
 
 
 @app.command()
@@ -44,9 +43,8 @@ def serve(
 ) -> None:
     """The web review desk: review queue, style sets, indexes and runs, audit and reports."""
     import uvicorn
-
-    from governance.web import create_app
-    from governance.web.config import from_environment
+    from stylevault.governance.web import create_app
+    from stylevault.governance.web.config import from_environment
 
     cat = catalogue()
     config = from_environment(
@@ -86,7 +84,7 @@ def users_passwd(
 ) -> None:
     """Set the password an actor signs in to the web desk with (admin; from a prompt, STYLEVAULT_PASSWORD
     or --password-stdin). The audit log records that it was set, never the password."""
-    from governance.web import passwords
+    from stylevault.governance.web import passwords
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

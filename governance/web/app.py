@@ -10,13 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from governance import actors, audit, review
-from governance.catalogue import Catalogue
-from governance.errors import BadInput, Busy, Refused
-from governance.web import passwords
-from governance.web.config import WebConfig
-from governance.web.desk import (
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.errors import BadInput, Busy, Refused
+from stylevault.governance.legal import review
+from stylevault.governance.web import passwords
+from stylevault.governance.web.config import WebConfig
+from stylevault.governance.web.desk import (
     HERE,
     CsrfRefused,
     Form,
@@ -30,8 +30,8 @@ from governance.web.desk import (
     session_of,
     text,
 )
-from governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
-from governance.web.throttle import SignInThrottle
+from stylevault.governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
+from stylevault.governance.web.throttle import SignInThrottle
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: the desk's one script is /static/desk.js.
@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
 
 def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     """The web desk over `catalogue` (already migrated to the code's head)."""
-    from governance.web import (
+    from stylevault.governance.web import (
         actor_pages,
         assets,
         audit_pages,

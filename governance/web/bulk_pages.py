@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-
-from governance import actors, images, licences, review
-from governance.errors import BadInput, Refused
-from governance.web.desk import Form, Me, catalogue_of, render, session_of, text, whole_number
-from governance.web.review_pages import URL, _carried_filters
+from stylevault.governance.catalogue import actors
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.legal import review
+from stylevault.governance.rules import licences
+from stylevault.governance.views import images
+from stylevault.governance.web.desk import Form, Me, catalogue_of, render, session_of, text, whole_number
+from stylevault.governance.web.review_pages import URL, _carried_filters
 
 router = APIRouter()
 ACTIONS = ("licence", "approve", "reject")

@@ -13,11 +13,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
-
-from governance import actors
-from governance.catalogue import Catalogue
-from governance.errors import BadInput, Refused
-from governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

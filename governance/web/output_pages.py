@@ -1,16 +1,15 @@
 """Output review: every generated output with its review state and scores, and the sign-off itself
-(release, withhold) through `governance.outputs`, which holds the rules (roles, four-eyes, the
+(release, withhold) through `outputs.signoff`, which holds the rules (roles, four-eyes, the
 near-copy flag only legal overrides)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-
-from governance import outputs
-from governance.errors import BadInput, Refused
-from governance.models import OUTPUT_STATES, GenerationOutput, GenerationRun
-from governance.web.desk import Form, Me, NotFound, catalogue_of, render, session_of, text
+from stylevault.governance.catalogue.models import OUTPUT_STATES, GenerationOutput, GenerationRun
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.web.desk import Form, Me, NotFound, catalogue_of, render, session_of, text
 
 router = APIRouter()
 LIST_LIMIT = 200

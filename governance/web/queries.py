@@ -9,10 +9,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlmodel import Session
-
-from governance import images, outputs, provenance
-from governance.errors import BadInput
-from governance.models import (
+from stylevault.governance.catalogue.models import (
     Actor,
     GenerationOutput,
     GenerationRun,
@@ -23,7 +20,11 @@ from governance.models import (
     StyleSet,
     StyleSetMember,
 )
-from governance.web.desk import NotFound, whole_number
+from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.views import images
+from stylevault.governance.web.desk import NotFound, whole_number
 
 QUEUE_FILTERS = ("state", "collection", "licence", "raw", "licence_status", "flagged", "expiring")
 DECIDED = ("approved", "rejected", "revoked")

@@ -1,0 +1,150 @@
+"""Applying a policy to a style-set version: the cleared members and, for each excluded one, why.
+
+Set-based (STYLE.md): a million members carry only a handful of distinct licence expressions and
+data-mining values, so each distinct one is judged once in Python (`Policy.judge`) and the results
+become literals in one SQL CASE that mirrors `Policy.excluded_by_state` in the same order. The
+database classifies every member; Python only streams the rows out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from stylevault.governance.catalogue.models import Image, Licence, StyleSetVersionMember
+from stylevault.governance.curation.stylesets import resolve_version
+from stylevault.governance.rules.policy import REASON_TEXT, REASONS, Judgement, Policy, data_mining_reserved
+
+STREAM_CHUNK = 5000
+
+
+@dataclass
+class Check:
+    """The outcome of one policy check, with what identifies it: policy hash and version fingerprint."""
+
+    policy: str
+    policy_sha256: str
+    styleset: str
+    version: int
+    members_sha256: str
+    on: date
+    members: int = 0
+    cleared: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)  # reason code -> members, in REASONS order
+    expiring_soon: int = 0  # cleared today, but the licence expires within the policy's warning window
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Plan:
+    query: sa.Select
+    judgements: dict[str | None, Judgement]
+
+
+def _plan(session: Session, policy: Policy, version_id: int, on: date) -> _Plan:
+    vm, image, lic = StyleSetVersionMember.__table__, Image.__table__, Licence.__table__
+    joined = vm.join(image, image.c.id == vm.c.image_id).join(lic, lic.c.image_id == vm.c.image_id)
+    in_version = vm.c.version_id == version_id
+
+    expressions = session.execute(sa.select(lic.c.spdx).select_from(joined).where(in_version).distinct())
+    judgements = {spdx: policy.judge(spdx) for spdx in expressions.scalars()}
+    refused = [spdx for spdx, judgement in judgements.items() if spdx is not None and not judgement.allowed]
+    mining = session.execute(
+        sa.select(lic.c.data_mining)
+        .select_from(joined)
+        .where(in_version, lic.c.data_mining.is_not(None))
+        .distinct()
+    )
+    reserved = [value for value in mining.scalars() if data_mining_reserved(value)]
+
+    # The same order as Policy.excluded_by_state, then the licence expression.
+    whens = [
+        (image.c.state != policy.required_state, "not-approved"),
+        (lic.c.status.in_(("missing", "unrecognised")), "licence-unknown"),
+        (lic.c.status == "conflict", "licence-conflict"),
+        (lic.c.status.not_in(policy.settled_statuses), "licence-unverified"),
+    ]
+    if policy.opt_out == "exclude":
+        whens.append((lic.c.opt_out.is_(True), "opted-out"))
+    if policy.data_mining_reservation == "exclude" and reserved:
+        whens.append((lic.c.data_mining.in_(reserved), "data-mining-reserved"))
+    whens.append((sa.and_(lic.c.expires_on.is_not(None), lic.c.expires_on < on), "expired"))
+    if refused:
+        whens.append((lic.c.spdx.in_(refused), "licence-excluded"))
+    reason = sa.case(*whens, else_=sa.null()).label("reason")
+    query = (
+        sa.select(
+            vm.c.image_id,
+            vm.c.sha256,
+            image.c.state,
+            lic.c.spdx,
+            lic.c.status.label("licence_status"),
+            lic.c.attribution,
+            lic.c.expires_on,
+            reason,
+        )
+        .select_from(joined)
+        .where(in_version)
+    )
+    return _Plan(query, judgements)
+
+
+def check(session: Session, policy: Policy, ref: str, *, on: date | None = None) -> Check:
+    """Counts of cleared and excluded members (by reason) of `NAME[@N]` under `policy`: one GROUP BY."""
+    on = on or date.today()
+    styleset, version = resolve_version(session, ref)
+    plan = _plan(session, policy, version.id, on)
+    members = plan.query.subquery()
+    warn = policy.expiry.warn_within_days
+    soon = (
+        sa.and_(members.c.expires_on.is_not(None), members.c.expires_on <= on + timedelta(days=warn))
+        if warn is not None
+        else sa.false()
+    )
+    rows = session.execute(
+        sa.select(members.c.reason, sa.func.count(), sa.func.sum(sa.case((soon, 1), else_=0))).group_by(
+            members.c.reason
+        )
+    ).all()
+    result = Check(
+        policy=policy.name,
+        policy_sha256=policy.hash,
+        styleset=styleset.name,
+        version=version.version,
+        members_sha256=version.members_sha256,
+        on=on,
+    )
+    counts = {reason: (count, expiring or 0) for reason, count, expiring in rows}
+    result.members = sum(count for count, _ in counts.values())
+    result.cleared, result.expiring_soon = counts.get(None, (0, 0))
+    result.excluded = {reason: counts[reason][0] for reason in REASONS if reason in counts}
+    return result
+
+
+def members(
+    session: Session, policy: Policy, ref: str, *, cleared: bool, on: date | None = None
+) -> Iterator[dict]:
+    """The cleared members (with the obligations they carry) or the excluded ones (with the reason
+    and its detail), streamed in image-id order."""
+    on = on or date.today()
+    _, version = resolve_version(session, ref)
+    plan = _plan(session, policy, version.id, on)
+    members = plan.query.subquery()
+    wanted = members.c.reason.is_(None) if cleared else members.c.reason.is_not(None)
+    query = sa.select(members).where(wanted).order_by(members.c.image_id)
+    for row in session.execute(query.execution_options(yield_per=STREAM_CHUNK)):
+        item = dict(row._mapping)
+        judgement = plan.judgements.get(item["spdx"])
+        if cleared:
+            item["obligations"] = list(judgement.obligations)
+            item["relied_on"] = judgement.chosen
+            del item["reason"]
+        else:
+            licence_detail = judgement.reason if judgement and item["reason"] == "licence-excluded" else None
+            item["detail"] = licence_detail or REASON_TEXT[item["reason"]]
+        yield item
