@@ -15,8 +15,7 @@ from stylevault.governance.index import builds as index
 from stylevault.governance.index.encoders import EncoderSpec, load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.ingest.run import ingest
-from stylevault.governance.legal import review
-from stylevault.governance.rules import licences
+from stylevault.governance.legal import licence_decisions, review
 from stylevault.governance.views import images
 
 from tests.factories import write
@@ -143,7 +142,7 @@ def test_a_licence_the_policy_refuses_makes_it_stale(published, encoder_dir, tmp
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
     assert "licence of image 1 set to CC-BY-NC-4.0" in index.verify(published, tmp_path / "idx").stale
 
 
@@ -151,7 +150,7 @@ def test_a_licence_that_stays_allowed_keeps_it_fresh(published, encoder_dir, tmp
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
     assert index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
 
 
@@ -364,12 +363,12 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     assert run.exit_code == 0 and "the file found now" in run.stderr
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
     with published.read() as session:
         assert not session.exec(select(IndexBuild)).one().stale
         assert audit.log(session, action="index.stale") == []
     # The recorded text still decides: a licence it refuses makes the index stale.
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "2")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
     assert "image 2 is no longer cleared under commercial" in index.verify(published, tmp_path / "idx").stale

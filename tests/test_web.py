@@ -702,7 +702,7 @@ def test_outputs_are_signed_off_through_the_rules_of_output_review(indexed, rdm_
 
 
 def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
-    from stylevault.governance.rules import licences
+    from stylevault.governance.legal import licence_decisions
     from stylevault.governance.views.images import resolve
 
     (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.4 a contract\n")
@@ -710,7 +710,7 @@ def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
     with queue.write() as session:
         actor = actors.find(session, "lee")
         for image_id, evidence in ((5, "contract.pdf"), (6, "page.html")):
-            licences.set_licence(
+            licence_decisions.set_licence(
                 session,
                 queue.store,
                 actor,

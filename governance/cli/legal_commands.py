@@ -61,7 +61,7 @@ def licence_set(
 ) -> None:
     """Record a verified licence for an image, or for every image the filters match (legal)."""
     from stylevault.governance.catalogue import actors
-    from stylevault.governance.rules import licences
+    from stylevault.governance.legal import licence_decisions
     from stylevault.governance.views import images
 
     filters = selection.filters(
@@ -82,7 +82,7 @@ def licence_set(
     def record(session):
         actor = actors.require(session, settings.actor, "licence.set")
         ids = [images.resolve(session, image).id] if image is not None else images.matching_ids(**filters)
-        return licences.record_verified(
+        return licence_decisions.record_verified(
             session,
             cat.store,
             actor,

@@ -26,10 +26,9 @@ from stylevault.governance.door import Request
 from stylevault.governance.errors import Refused
 from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
-from stylevault.governance.legal import reports, review
+from stylevault.governance.legal import licence_decisions, reports, review
 from stylevault.governance.outputs import provenance, training
 from stylevault.governance.outputs import signoff as outputs
-from stylevault.governance.rules import licences
 from stylevault.governance.rules.policy import load_policy
 from stylevault.governance.shipped import load_world
 from stylevault.governance.views import images
@@ -404,7 +403,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     with catalogue.write() as session:
         lee = actors.require(session, "lee", "licence.set")
         for row in flagged:
-            licences.set_licence(
+            licence_decisions.set_licence(
                 session,
                 catalogue.store,
                 lee,

@@ -192,7 +192,7 @@ def link(url: str | None):
 
 
 def evidence_link(reference: str):
-    """Licence evidence: a URL as given, or a file in the store by its hash (licences.set_licence)."""
+    """Licence evidence: a URL as given, or a file in the store by its hash (licence_decisions.set_licence)."""
     stored = STORED_EVIDENCE.match(reference)
     if stored:
         name, label = stored.group(1), stored.group(2) or stored.group(1)

@@ -11,8 +11,7 @@ from starlette.datastructures import FormData
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.models import APPROVAL_STATES, LICENCE_STATUSES
 from stylevault.governance.errors import BadInput
-from stylevault.governance.legal import review
-from stylevault.governance.rules import licences
+from stylevault.governance.legal import licence_decisions, review
 from stylevault.governance.views import images
 from stylevault.governance.web.desk import (
     Form,
@@ -133,7 +132,7 @@ def _set_licence(request: Request, me: Visitor, image_id: int, form: FormData, f
     catalogue = catalogue_of(request)
 
     def set_licence(session):
-        return licences.set_licence(
+        return licence_decisions.set_licence(
             session,
             catalogue.store,
             actors.require(session, me.actor, "licence.set"),
