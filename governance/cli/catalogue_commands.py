@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import Actor
 from stylevault.governance.cli import (
     JsonFlag,
     app,
@@ -31,7 +33,11 @@ from stylevault.governance.cli.output import (
     print_json_array,
     print_table,
 )
+from stylevault.governance.demo.run import run_demo
 from stylevault.governance.errors import Refused
+from stylevault.governance.ingest.run import ingest as run_ingest
+from stylevault.governance.legal import reports
+from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ init and users
 
@@ -42,8 +48,6 @@ def init(
     admin: Annotated[str | None, typer.Option(help="On a new catalogue, create this first admin.")] = None,
 ) -> None:
     """Create or upgrade the catalogue (alembic upgrade head)."""
-    from stylevault.governance.catalogue import actors
-    from stylevault.governance.catalogue.models import Actor
 
     cat = catalogue(current=False)
     before = cat.revision()
@@ -69,7 +73,6 @@ def users_add(
     role: Annotated[list[str], typer.Option("--role", help="A role; repeat for several.")],
 ) -> None:
     """Add an actor with one or more roles."""
-    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.add(session, settings.actor, name, role)
@@ -80,7 +83,6 @@ def users_add(
 @handled
 def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Give an actor more roles."""
-    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role)
@@ -91,7 +93,6 @@ def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -
 @handled
 def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Take roles away from an actor."""
-    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role, revoke=True)
@@ -102,7 +103,6 @@ def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")])
 @handled
 def users_disable(name: str) -> None:
     """Disable an actor: it keeps its history but can no longer act."""
-    from stylevault.governance.catalogue import actors
 
     with catalogue().write() as session:
         actors.set_disabled(session, settings.actor, name, True)
@@ -113,7 +113,6 @@ def users_disable(name: str) -> None:
 @handled
 def users_list(as_json: JsonFlag = False) -> None:
     """List actors and their roles."""
-    from stylevault.governance.catalogue import actors
 
     with catalogue().read() as session:
         rows = actors.listing(session)
@@ -147,7 +146,6 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue images: each file ends catalogued, a recognised duplicate, or rejected with a reason."""
-    from stylevault.governance.ingest.run import ingest as run_ingest
 
     workers = workers or len(os.sched_getaffinity(0))
     summary = run_ingest(
@@ -177,7 +175,6 @@ def images_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List images with their approval state, licence and first source; every match unless --limit."""
-    from stylevault.governance.views import images
 
     filters = selection.filters(
         state=state,
@@ -200,7 +197,6 @@ def images_list(
 @handled
 def images_show(image: str, as_json: JsonFlag = False) -> None:
     """Everything about one image: sources, licence, rights metadata, history."""
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         data = images.show(session, images.resolve(session, image))
@@ -254,7 +250,6 @@ def images_rejections(
     as_json: JsonFlag = False,
 ) -> None:
     """Files ingest refused, with the reason: nothing offered is dropped silently."""
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         rows = images.rejections(session, run=run, reason=reason, limit=limit)
@@ -271,7 +266,6 @@ def images_runs(
     limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs.")] = None, as_json: JsonFlag = False
 ) -> None:
     """Ingest runs with their reconciled counts."""
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         rows = images.runs(session, limit=limit)
@@ -291,7 +285,6 @@ def images_runs(
 @handled
 def audit_verify(as_json: JsonFlag = False) -> None:
     """Walk the chain; exit 1 at the first edited, deleted, inserted or reordered event."""
-    from stylevault.governance.catalogue import audit
 
     with catalogue().read() as session:
         result = audit.verify(session)
@@ -315,8 +308,6 @@ def audit_log(
     as_json: JsonFlag = False,
 ) -> None:
     """Audit events, newest first."""
-    from stylevault.governance.catalogue import audit
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         target_type = target_id = None
@@ -353,7 +344,6 @@ def report_licences(
     as_json: JsonFlag = False,
 ) -> None:
     """Licences by approval state, licences that need legal, expiring licences, opt-outs."""
-    from stylevault.governance.legal import reports
 
     with catalogue().read() as session:
         report = reports.licence_report(session, expiring_within=expiring_within)
@@ -374,6 +364,5 @@ def demo(
     ] = None,
 ) -> None:
     """The catalogue flow end to end, offline, on generated images with simulated licences."""
-    from stylevault.governance.demo.run import run_demo
 
     run_demo(folder, out.console)

@@ -26,7 +26,12 @@ from stylevault.governance.cli.output import (
     print_json_array,
     print_table,
 )
+from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.rules.licences import parse_date
+from stylevault.governance.rules.policy import list_policies, load_policy
+from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ style sets
 
@@ -37,7 +42,6 @@ def styleset_create(
     name: str, description: Annotated[str | None, typer.Option(help="What the style set is for.")] = None
 ) -> None:
     """Create an empty style set, owned by the acting steward."""
-    from stylevault.governance.curation import stylesets
 
     state = catalogue().transact(lambda session: stylesets.create(session, settings.actor, name, description))
     out.print(f"created style set {state['name']} (owner {state['owner']})")
@@ -56,7 +60,6 @@ def styleset_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add images to the working membership (NAME, never a published NAME@N)."""
-    from stylevault.governance.curation import stylesets
 
     result = catalogue().transact(
         lambda session: stylesets.add(session, settings.actor, name, image or [], collection=collection)
@@ -75,7 +78,6 @@ def styleset_remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove images from the working membership."""
-    from stylevault.governance.curation import stylesets
 
     result = catalogue().transact(lambda session: stylesets.remove(session, settings.actor, name, image))
     if as_json:
@@ -92,7 +94,6 @@ def styleset_publish(
     as_json: JsonFlag = False,
 ) -> None:
     """Freeze the working membership as the next version, NAME@N."""
-    from stylevault.governance.curation import stylesets
 
     result = catalogue().transact(lambda session: stylesets.publish(session, settings.actor, name, note))
     if as_json:
@@ -113,7 +114,6 @@ def styleset_show(
     as_json: JsonFlag = False,
 ) -> None:
     """A style set, its versions, and (NAME@N or --members) a version's members."""
-    from stylevault.governance.curation import stylesets
 
     with catalogue().read() as session:
         if diff:
@@ -151,7 +151,6 @@ def styleset_show(
 @handled
 def styleset_list(as_json: JsonFlag = False) -> None:
     """Every style set with its latest version."""
-    from stylevault.governance.curation import stylesets
 
     with catalogue().read() as session:
         rows = stylesets.listing(session)
@@ -168,7 +167,6 @@ def styleset_list(as_json: JsonFlag = False) -> None:
 @handled
 def policy_list(as_json: JsonFlag = False) -> None:
     """The policies found (STYLEVAULT_POLICIES, ./policies, then the shipped ones)."""
-    from stylevault.governance.rules.policy import list_policies
 
     rows = [
         {"name": p.name, "description": p.description, "sha256": p.hash, "path": str(p.path)}
@@ -186,7 +184,6 @@ def policy_list(as_json: JsonFlag = False) -> None:
 @handled
 def policy_show(policy: str, as_json: JsonFlag = False) -> None:
     """A policy's rules, its file and its content hash."""
-    from stylevault.governance.rules.policy import load_policy
 
     loaded = load_policy(policy)
     data = {"sha256": loaded.hash, "path": str(loaded.path), **loaded.model_dump(mode="json")}
@@ -223,8 +220,6 @@ def policy_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Which members of a style-set version the policy clears, and why each other one is excluded."""
-    from stylevault.governance.curation import clearance
-    from stylevault.governance.rules.licences import parse_date
     from stylevault.governance.rules.policy import REASON_TEXT, load_policy
 
     loaded = load_policy(policy)
@@ -274,7 +269,6 @@ def index_build(
     as_json: JsonFlag = False,
 ) -> None:
     """Embed the cleared members of a style-set version and write a usearch index with its manifest."""
-    from stylevault.governance.index import builds as index
 
     progress = _embedding_progress()
     with progress or nullcontext():
@@ -333,8 +327,6 @@ def index_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check every hash, the manifest against the catalogue, and that every member is still cleared."""
-    from stylevault.governance.index import builds as index
-    from stylevault.governance.rules.licences import parse_date
 
     result = index.verify(
         catalogue(), folder, on=parse_date(on, "--on") if on else None, actor=settings.actor
@@ -363,8 +355,6 @@ def index_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Index builds with their style-set version, policy, encoder and whether they are stale."""
-    from stylevault.governance.index import builds as index
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         image_id = images.resolve(session, image).id if image else None

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from stylevault.governance.cli import JsonFlag, app, catalogue, handled, settings
 from stylevault.governance.cli.output import out, print_json
+from stylevault.governance.upkeep import doctor as checkup
 
 
 @app.command("doctor")
@@ -23,7 +24,6 @@ def doctor(
     as_json: JsonFlag = False,
 ) -> None:
     """Find index and output folders the catalogue never recorded, temp folders and dead ingest runs."""
-    from stylevault.governance.upkeep import doctor as checkup
 
     cat = catalogue()
     findings = checkup.examine(cat, folder or [])

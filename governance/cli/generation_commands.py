@@ -10,7 +10,11 @@ from typing import Annotated
 import typer
 from stylevault.governance.cli import JsonFlag, app, catalogue, handled, model_app, provenance_app, settings
 from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.door import Request, load
+from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import provenance
 from stylevault.governance.shipped import shipped_model
+from stylevault.governance.views import images
 
 
 class Sampler(StrEnum):
@@ -52,8 +56,6 @@ def generate(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate images from a prompt and a cleared index; every output's sources go on record."""
-    from stylevault.governance.door import Request
-    from stylevault.governance.outputs import provenance
 
     request = Request(
         prompt=prompt,
@@ -88,8 +90,6 @@ def model_import_compvis(
     generator: Annotated[str, typer.Option(help="The generator plugin that converts it.")] = "rdm",
 ) -> None:
     """Convert an official RDM checkpoint into a stylevault model folder (EMA weights by default)."""
-    from stylevault.governance.door import load
-    from stylevault.governance.errors import BadInput
 
     if weights not in ("ema", "raw"):
         raise BadInput(f"--weights: ema or raw, not {weights!r}")
@@ -101,7 +101,6 @@ def model_import_compvis(
 @handled
 def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
     """An output's record: prompt, parameters, model, index, every neighbour with its licence."""
-    from stylevault.governance.outputs import provenance
 
     with catalogue().read() as session:
         record = provenance.show(session, file)
@@ -157,8 +156,6 @@ def _review_lines(record: dict) -> list[str]:
 @handled
 def provenance_affected(image: str, as_json: JsonFlag = False) -> None:
     """Every output that retrieved IMAGE (id, sha256 or a 12+ digit prefix)."""
-    from stylevault.governance.outputs import provenance
-    from stylevault.governance.views import images
 
     with catalogue().read() as session:
         image_id = images.resolve(session, image).id
@@ -174,7 +171,6 @@ def provenance_affected(image: str, as_json: JsonFlag = False) -> None:
 @handled
 def provenance_reproduce(file: Path, as_json: JsonFlag = False) -> None:
     """Generate the output again from its record on the CPU; exit 1 unless the pixels match."""
-    from stylevault.governance.outputs import provenance
 
     result = provenance.reproduce(catalogue(), file)
     if as_json:

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Annotated
 
 import typer
+from stylevault.governance.catalogue import actors
 from stylevault.governance.cli import (
     JsonFlag,
     catalogue,
@@ -18,6 +19,8 @@ from stylevault.governance.cli import (
 )
 from stylevault.governance.cli.output import out, print_json
 from stylevault.governance.errors import BadInput
+from stylevault.governance.legal import licence_decisions, review
+from stylevault.governance.views import images
 
 
 def id_ranges(ids: list[int], most: int = 12) -> str:
@@ -60,9 +63,6 @@ def licence_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Record a verified licence for an image, or for every image the filters match (legal)."""
-    from stylevault.governance.catalogue import actors
-    from stylevault.governance.legal import licence_decisions
-    from stylevault.governance.views import images
 
     filters = selection.filters(
         state=state,
@@ -166,7 +166,6 @@ def _print_decision(decision, review) -> None:
 
 
 def _review(decision: str, refs: list[str] | None, reason: str | None, as_json: bool, **options) -> None:
-    from stylevault.governance.legal import review
 
     dry_run = options.pop("dry_run", False)
     filters = selection.filters(**options)

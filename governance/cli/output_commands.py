@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from stylevault.governance.cli import JsonFlag, catalogue, handled, outputs_app, settings
 from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.outputs import signoff as outputs
 
 OutputRefs = Annotated[
     list[str], typer.Argument(help="Outputs: ids, PNG files, or 12+ hex digits of a file or pixel sha256.")
@@ -28,7 +29,6 @@ def outputs_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Outputs with their review state, flag and nearest-member scores."""
-    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().read() as session:
         rows = outputs.listing(
@@ -58,7 +58,6 @@ def outputs_list(
 @handled
 def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     """One output: its scores, the thresholds they were judged by, its state and decision history."""
-    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().read() as session:
         detail = outputs.show(session, output)
@@ -108,7 +107,6 @@ def outputs_score(
     as_json: JsonFlag = False,
 ) -> None:
     """Score outputs again from their run's index; an index that is gone is recorded as missing."""
-    from stylevault.governance.outputs import signoff as outputs
 
     results = outputs.rescore(catalogue(), settings.actor, refs, device=device)
     if as_json:
@@ -149,7 +147,6 @@ def outputs_release(
     as_json: JsonFlag = False,
 ) -> None:
     """Sign outputs off for use. Each output is decided on its own; exit 1 if any was refused."""
-    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().write() as session:
         result = outputs.release(session, settings.actor, refs, reason, override)
@@ -164,7 +161,6 @@ def outputs_withhold(
     as_json: JsonFlag = False,
 ) -> None:
     """Take outputs out of use, with a reason."""
-    from stylevault.governance.outputs import signoff as outputs
 
     with catalogue().write() as session:
         result = outputs.withhold(session, settings.actor, refs, reason)

@@ -11,6 +11,8 @@ import typer
 from stylevault.governance.cli import app, catalogue, handled, settings, users_app
 from stylevault.governance.cli.output import err, out
 from stylevault.governance.errors import BadInput
+from stylevault.governance.web import create_app, passwords
+from stylevault.governance.web.config import from_environment
 
 
 @app.command()
@@ -43,8 +45,6 @@ def serve(
 ) -> None:
     """The web review desk: review queue, style sets, indexes and runs, audit and reports."""
     import uvicorn
-    from stylevault.governance.web import create_app
-    from stylevault.governance.web.config import from_environment
 
     cat = catalogue()
     config = from_environment(
@@ -84,7 +84,6 @@ def users_passwd(
 ) -> None:
     """Set the password an actor signs in to the web desk with (admin; from a prompt, STYLEVAULT_PASSWORD
     or --password-stdin). The audit log records that it was set, never the password."""
-    from stylevault.governance.web import passwords
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -47,7 +47,7 @@ from stylevault.governance.catalogue.models import (
 from stylevault.governance.curation import clearance
 from stylevault.governance.curation.stylesets import resolve_version
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.index import copyhash
+from stylevault.governance.index import copyhash, encoders
 from stylevault.governance.pictures import imaging
 from stylevault.governance.rules import policy_texts
 from stylevault.governance.rules.policy import REASON_TEXT, Policy, load_policy
@@ -130,7 +130,6 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> Built:
     """Build the cleared index of style-set version `ref` under `policy_name` into folder `out`."""
-    from stylevault.governance.index import encoders
 
     encoders.require_generation_extra()
     out = Path(out).absolute()

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import audit, limits
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
+from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.examine import Examined, Failed
 from stylevault.governance.ingest.manifest import parse_bool
 from stylevault.governance.ingest.offers import Offer, printable
@@ -275,8 +276,6 @@ class BatchWriter:
         if inserts:
             session.execute(sa.insert(Licence.__table__), inserts)
         if rederived:
-            from stylevault.governance.index import builds as index
-
             session.flush()
             index.restale(
                 session, self.actor_name, rederived, f"licence re-derived by ingest run {self.run_id}"

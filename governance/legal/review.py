@@ -22,6 +22,8 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
 from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views.images import matching_ids, resolve_many
 
 TARGET = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
@@ -204,8 +206,6 @@ def _apply(session: Session, actor, decision: str, judged: list, reason: str | N
 
 def _after_revocation(session: Session, actor, result: Decision, reason: str | None) -> None:
     """A revocation marks stale every index it un-clears and reopens the outputs that used it (rule 7)."""
-    from stylevault.governance.index import builds as index
-    from stylevault.governance.outputs import signoff as outputs
 
     ids = [image["id"] for image in result.changed]
     named = ", ".join(str(i) for i in ids)

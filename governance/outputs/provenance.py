@@ -37,8 +37,11 @@ from stylevault.governance.catalogue.models import (
 from stylevault.governance.door import DEFAULT, Output, Recorder, Request, resolve_guidance
 from stylevault.governance.door import load as load_generator
 from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index.encoders import load_encoder
+from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.outputs import credentials
 from stylevault.governance.outputs import signoff as output_review
+from stylevault.governance.outputs.scoring import Scorer
 
 FORMAT = "stylevault-run/1"
 CHUNK = "stylevault:"  # PNG iTXt keys: stylevault:run, stylevault:output, stylevault:manifest_sha256, ...
@@ -154,9 +157,6 @@ def generate(
     device: str | None = None,
 ) -> Generated:
     """Generate `request.n` images from a verified index and record where each came from."""
-    from stylevault.governance.index.encoders import load_encoder
-    from stylevault.governance.index.handle import IndexHandle
-    from stylevault.governance.outputs.scoring import Scorer
 
     out = Path(out).absolute()
     with catalogue.read() as session:
@@ -495,8 +495,6 @@ def affected(session: Session, image_id: int) -> list[dict]:
 
 def reproduce(catalogue: Catalogue, path: str | os.PathLike, *, device: str | None = "cpu") -> dict:
     """Generate the output's run again from its record (on the CPU) and compare pixel hashes."""
-    from stylevault.governance.index.encoders import load_encoder
-    from stylevault.governance.index.handle import IndexHandle
 
     with catalogue.read() as session:
         output = find_output(session, path)

@@ -36,8 +36,12 @@ from stylevault.governance.catalogue.models import (
     StyleSet,
     StyleSetVersion,
 )
+from stylevault.governance.curation.stylesets import parse_ref
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.outputs.scoring import Scores
+from stylevault.governance.index.encoders import load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs.scoring import Scorer, Scores, missing
 
 MIN_PREFIX = 12
 SCORE_COLUMNS = (
@@ -69,8 +73,6 @@ def resolve(session: Session, ref: str) -> GenerationOutput:
             raise BadInput(f"OUTPUT {ref}: no output with that id")
         return output
     if os.path.sep in text or text.lower().endswith(".png") or Path(text).is_file():
-        from stylevault.governance.outputs import provenance
-
         return provenance.find_output(session, text)
     lowered = text.lower()
     if len(lowered) < MIN_PREFIX or len(lowered) > 64 or any(c not in "0123456789abcdef" for c in lowered):
@@ -134,9 +136,6 @@ def rescore(catalogue: Catalogue, actor_name: str | None, refs: list[str], *, de
     output is close to). An index that is gone or fails verification, or an output file that is gone,
     is recorded as missing scores, not an error."""
     from PIL import Image as PILImage
-    from stylevault.governance.index.encoders import load_encoder
-    from stylevault.governance.index.handle import IndexHandle
-    from stylevault.governance.outputs.scoring import Scorer, missing
 
     with catalogue.read() as session:
         actors.require(session, actor_name, "output.score")
@@ -448,8 +447,6 @@ def listing(
     if index is not None:
         query = query.where(sa.or_(b.c.index_id == index, b.c.path == str(Path(index).absolute())))
     if styleset is not None:
-        from stylevault.governance.curation.stylesets import parse_ref
-
         name, version = parse_ref(styleset)
         query = query.where(ss.c.name == name)
         if version is not None:

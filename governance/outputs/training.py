@@ -26,6 +26,7 @@ from stylevault.governance.catalogue.models import Image, Source
 from stylevault.governance.curation.stylesets import resolve_version
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index_builds
+from stylevault.governance.index.handle import IndexHandle
 
 GROUP = "stylevault.trainers"
 DEFAULT = "demo"
@@ -86,7 +87,6 @@ def load(name: str = DEFAULT) -> Trainer:
 def open_set(catalogue: Catalogue, actor_name: str | None, index_dir: str | os.PathLike) -> TrainingSet:
     """The members of a verified cleared index, ready to train on; refused like generation is (a
     stale, tampered or unknown index; an actor without the generator role)."""
-    from stylevault.governance.index.handle import IndexHandle
 
     with catalogue.read() as session:
         actors.require(session, actor_name, PERMISSION)

@@ -14,7 +14,17 @@ from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.errors import BadInput, Busy, Refused
 from stylevault.governance.legal import review
-from stylevault.governance.web import passwords
+from stylevault.governance.web import (
+    actor_pages,
+    assets,
+    audit_pages,
+    bulk_pages,
+    output_pages,
+    passwords,
+    review_pages,
+    run_pages,
+    styleset_pages,
+)
 from stylevault.governance.web.config import WebConfig
 from stylevault.governance.web.desk import (
     HERE,
@@ -47,16 +57,6 @@ SECURITY_HEADERS = {
 
 def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     """The web desk over `catalogue` (already migrated to the code's head)."""
-    from stylevault.governance.web import (
-        actor_pages,
-        assets,
-        audit_pages,
-        bulk_pages,
-        output_pages,
-        review_pages,
-        run_pages,
-        styleset_pages,
-    )
 
     app = FastAPI(title="stylevault review desk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.catalogue = catalogue
