@@ -38,7 +38,6 @@ from stylevault.governance.legal import (
 )
 from stylevault.governance.rules import licences
 from stylevault.governance.views import images
-
 from tests.factories import encode, picture, write, write_csv  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -83,7 +82,9 @@ def one_by_one(catalogue: Catalogue) -> tuple[float, float]:
     for ref in ids:
         with catalogue.write() as session:
             lee = actors.require(session, "lee", "licence.set")
-            licence_decisions.set_licence(session, catalogue.store, lee, images.resolve(session, ref), licence="MIT")
+            licence_decisions.set_licence(
+                session, catalogue.store, lee, images.resolve(session, ref), licence="MIT"
+            )
     licence_s = time.perf_counter() - started
     started = time.perf_counter()
     for ref in ids:

@@ -28,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import (

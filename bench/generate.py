@@ -10,7 +10,7 @@ PNGs ingested with a CC0 manifest by a steward, approved by a legal reviewer, pu
 cleared `commercial` index, and an untrained RDM from stylevault.generation.model.create_untrained with a
 larger latent than the tests' (so that sampling dominates, as it does with a real model).
 
-"ours" is one in-process `outputs.provenance.generate` call, everything the CLI does after its
+"ours" is one in-process `outputs.runs.generate` call, everything the CLI does after its
 imports: actor check, index verification, encoder load, model load (safetensors read + weights sha256),
 retrieval, guided DDIM sampling, decode, the output scores and near-copy check (issue 7), PNG + sidecar
 + notice files, and the catalogue transaction. "direct" is the loop a diffusers pipeline runs, on
@@ -152,10 +152,11 @@ def ours(bench: Setup, request, name: str):
     """One `stylevault generate`, in process; the images are read back from the PNGs it wrote."""
     import numpy as np
     from PIL import Image
-    from stylevault.governance.outputs import provenance
+
+    from stylevault.governance.outputs import runs
 
     started = time.perf_counter()
-    made = provenance.generate(
+    made = runs.generate(
         bench.catalogue, "gia", request, bench.index_dir, bench.model_dir, bench.runs / name, device="cpu"
     )
     seconds = time.perf_counter() - started
@@ -179,6 +180,7 @@ class Direct:
 def prepare_direct(bench: Setup, request) -> Direct:
     """The same modules (from the same folder) and the same inputs the pipeline builds."""
     import torch
+
     from stylevault.generation.model import load_model
     from stylevault.governance.index.encoders import load_encoder
     from stylevault.governance.index.handle import IndexHandle
@@ -271,14 +273,14 @@ def timed_parts():
     from stylevault.governance.index import encoders
     from stylevault.governance.index.encoders import Encoder
     from stylevault.governance.index.handle import IndexHandle
-    from stylevault.governance.outputs import provenance
+    from stylevault.governance.outputs import files, runs
     from stylevault.governance.outputs.scoring import Scorer
 
     return [
         (index, "verify", "index verification (file hashes, manifest vs catalogue, clearance)", False),
         (IndexHandle, "__init__", "index handle open (memory maps, usearch view)", False),
         (encoders, "load_encoder", "encoder load (open_clip model, tokenizer, weights sha256)", False),
-        (provenance, "load_generator", "generator lookup (entry points)", False),
+        (runs, "load_generator", "generator lookup (entry points)", False),
         (RDMGenerator, "load_model", "model load (safetensors read, module build)", False),
         (model, "weights_sha256", "model weights sha256 (the model id)", False),
         (Encoder, "encode_texts", "prompt embedding (retrieval, then scoring)", False),
@@ -289,10 +291,10 @@ def timed_parts():
         (sampling, "decode", "VAE decode", True),
         (Scorer, "__init__", "scoring setup (member hashes, index centroid)", False),
         (Scorer, "score", "scoring: image embeddings, mirror, phash scan", False),
-        (provenance, "_png", "PNG encode with text chunks", False),
-        (provenance, "pixels_sha256", "pixel sha256", False),
-        (provenance, "_record", "record: sources query, JSON, notice, files, rename", False),
-        (provenance, "_insert", "catalogue transaction (run, outputs, neighbours, audit)", False),
+        (files, "png_bytes", "PNG encode with text chunks", False),
+        (files, "pixels_sha256", "pixel sha256", False),
+        (runs, "_record", "record: sources query, JSON, notice, files, rename", False),
+        (runs, "_insert", "catalogue transaction (run, outputs, neighbours, audit)", False),
     ]
 
 
@@ -320,14 +322,14 @@ def timing(clock: Clock, parts):
 
 def wrapped(bench: Setup, request, name: str) -> dict[str, float]:
     """One generate call with its parts wrapped in timers: exclusive seconds per part, plus "total"."""
-    from stylevault.governance.outputs import provenance
+    from stylevault.governance.outputs import runs
 
     clock = Clock()
     with timing(clock, timed_parts()):
         started = time.perf_counter()
         clock.call(
             GENERATE_ITSELF,
-            provenance.generate,
+            runs.generate,
             bench.catalogue,
             "gia",
             request,

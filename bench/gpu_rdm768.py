@@ -124,6 +124,7 @@ def build(out: Path, device: str):
     import yaml
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.models.attention_processor import AttnProcessor2_0
+
     from stylevault.generation.compvis import (
         _LdmConfig,
         schedule_from_ldm,
@@ -209,6 +210,7 @@ def peak_memory_mib(device: str) -> float:
 def measure(unet, vae, schedule, scale_factor: float, args, device: str, dtype_name: str) -> dict:
     """Warm up, then interleave the two paths `repeat` times; the decode is timed once per round."""
     import torch
+
     from stylevault.generation.sampling import decode
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
@@ -265,6 +267,7 @@ def measure(unet, vae, schedule, scale_factor: float, args, device: str, dtype_n
 
 def read_weights(folder: Path) -> tuple[dict, dict]:
     from safetensors.torch import load_file
+
     from stylevault.generation.model import WEIGHTS_FILE
 
     return load_file(folder / "unet" / WEIGHTS_FILE), load_file(folder / "vae" / WEIGHTS_FILE)
@@ -273,6 +276,7 @@ def read_weights(folder: Path) -> tuple[dict, dict]:
 def model_load(unet, vae, schedule, unet_config, out: Path, device: str) -> dict:
     """Save as a stylevault model folder (fp32), then time what `generate` pays to load it."""
     import torch
+
     from stylevault.generation import model as rdm
 
     unet.to(torch.float32)

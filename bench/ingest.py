@@ -448,6 +448,7 @@ def _large_jpeg(index: int) -> bytes:
 def _whole_png(mode: str) -> bytes:
     """A PNG just under imaging.WHOLE_PIXELS, the largest a worker decodes whole."""
     from PIL import Image
+
     from stylevault.governance.pictures import imaging
 
     side = int(imaging.WHOLE_PIXELS**0.5) - 8
@@ -488,6 +489,7 @@ def examine_folder(folder: str, store_root: str) -> Measured:
 def full_decode(folder: str) -> Measured:
     """The old path for comparison: every pixel of the file decoded, made RGB, then thumbnailed."""
     from PIL import Image
+
     from stylevault.governance.pictures import imaging
 
     paths = sorted(Path(folder).iterdir())

@@ -51,6 +51,7 @@ def chunked(path: str) -> tuple[float, float, str]:
 
 def stylevault_ingest(path: str) -> tuple[float, float, str]:
     import sqlalchemy as sa
+
     from stylevault.governance.catalogue import actors
     from stylevault.governance.catalogue.db import Catalogue
     from stylevault.governance.catalogue.models import Rejection

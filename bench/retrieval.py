@@ -425,9 +425,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "retrieval")
     parser.add_argument("--keep", action="store_true", help="keep the vectors and the index folder")
     args = parser.parse_args()
+    from usearch.index import Index
+
     from stylevault.governance.index.builds import HNSW, HNSW_THRESHOLD, read_manifest
     from stylevault.governance.index.handle import IndexHandle
-    from usearch.index import Index
 
     if args.count < HNSW_THRESHOLD:
         parser.error(f"--count: at least {HNSW_THRESHOLD} (below that an index is searched exactly)")

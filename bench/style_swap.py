@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from stylevault.generation import world
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from catalogue_scale import LEGAL, databases  # noqa: E402
+
 from stylevault.governance.catalogue.db import Catalogue  # noqa: E402
 from stylevault.governance.catalogue.models import Image, Licence  # noqa: E402
 from stylevault.governance.curation import clearance
@@ -37,6 +38,7 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
 def signed_in_client(catalogue):
     from fastapi.testclient import TestClient
+
     from stylevault.governance.web import WebConfig, create_app, passwords
 
     with catalogue.write() as session:

@@ -96,6 +96,7 @@ def import_compvis(ckpt, config, out, *, weights: str = "ema") -> Path:
     """Convert `ckpt` (+ its YAML `config`) into a model folder at `out`; EMA weights by default, as
     scripts/knn2img.py samples inside `ema_scope`."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
+
     from stylevault.generation.model import empty_module, load_weights, save_model
 
     if weights not in ("ema", "raw"):

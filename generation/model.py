@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import encoders
 

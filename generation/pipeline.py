@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from stylevault.governance.door import Neighbour, Output, Recorder, Request
 from stylevault.governance.errors import BadInput, Refused
 

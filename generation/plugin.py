@@ -15,6 +15,7 @@ class RDMGenerator:
 
     def load_model(self, path: Path, *, device: str | None = None):
         import torch
+
         from stylevault.generation.model import load_model
 
         return load_model(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -7,6 +7,7 @@ makes one from a UNet, and any diffusers scheduler drives it.
 from __future__ import annotations
 
 import torch
+
 from stylevault.governance.errors import BadInput
 
 SAMPLERS = ("ddim", "dpmsolver++")

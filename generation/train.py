@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from stylevault.governance.errors import BadInput
 
 # A tiny open_clip: 32x32 images in 4x4 patches, 64-wide towers of 2 layers each.
@@ -417,6 +418,7 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     """Train the pixel-space RDM on `data` (its index's own `encoder` embeds the captions); save a
     stylevault-rdm folder of the EMA weights whose card records what it was trained on."""
     from diffusers import DDPMScheduler
+
     from stylevault.generation.model import save_model
     from stylevault.generation.sampling import denoise
 

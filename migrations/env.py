@@ -6,6 +6,7 @@ line works too, from `sqlalchemy.url` in an alembic.ini of your own.
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+
 from stylevault.governance.catalogue import models
 
 target_metadata = models.SQLModel.metadata

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
-
 from tests.factories import TEAM_ACTORS
 
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
@@ -158,8 +158,9 @@ def team(catalogue):
 @pytest.fixture
 def cli(catalogue, monkeypatch):
     """Run the real CLI (Typer's CliRunner) against the test catalogue."""
-    from stylevault.governance.cli import app
     from typer.testing import CliRunner
+
+    from stylevault.governance.cli import app
 
     monkeypatch.setenv("STYLEVAULT_DB", catalogue.url)
     monkeypatch.setenv("STYLEVAULT_STORE", str(catalogue.store))
@@ -201,7 +202,6 @@ def published(catalogue, team, tmp_path):
     from stylevault.governance.curation import stylesets
     from stylevault.governance.ingest.run import ingest
     from stylevault.governance.legal import review
-
     from tests.factories import encode, picture, write, write_csv
 
     rows = []

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from PIL import Image, PngImagePlugin
+
 from stylevault.governance.catalogue import audit, store
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import AuditEvent, IngestRun, Licence, Rejection, Source
 from stylevault.governance.catalogue.models import Image as ImageRow
-
 from tests.factories import alt, encode, picture, xmp_packet
 
 DMI_PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"

@@ -11,12 +11,12 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import AuditEvent, AuditHead, Image
 from stylevault.governance.errors import Refused
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
-
 from tests.factories import TEAM_ACTORS, folder_of_images, write_csv
 
 EVENT = AuditEvent.__table__

@@ -6,13 +6,13 @@ import json
 from datetime import date
 
 import pytest
+
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
 from stylevault.governance.rules.policy import list_policies, load_policy
 from stylevault.governance.views import images
-
 from tests.factories import alt, encode, picture, write, write_csv, xmp_packet
 
 TODAY = date(2026, 11, 27)
@@ -75,6 +75,7 @@ def mixed(catalogue, team, tmp_path):
 
 def _sources(session):
     import sqlalchemy as sa
+
     from stylevault.governance.catalogue.models import Source
 
     return [{"path": s.path, "id": s.image_id} for s in session.scalars(sa.select(Source))]

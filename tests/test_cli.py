@@ -8,9 +8,9 @@ import json
 import re
 
 import pytest
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
-
 from tests.factories import encode, picture, write, write_csv, write_jsonl
 
 
@@ -41,8 +41,9 @@ def stocked(catalogue, team, tmp_path, cli):
 
 
 def test_init_creates_upgrades_and_bootstraps_one_admin(tmp_path, monkeypatch):
-    from stylevault.governance.cli import app
     from typer.testing import CliRunner
+
+    from stylevault.governance.cli import app
 
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'new.db'}"
@@ -68,8 +69,9 @@ def test_init_creates_upgrades_and_bootstraps_one_admin(tmp_path, monkeypatch):
 
 
 def test_commands_refuse_a_catalogue_that_does_not_exist(tmp_path, monkeypatch):
-    from stylevault.governance.cli import app
     from typer.testing import CliRunner
+
+    from stylevault.governance.cli import app
 
     monkeypatch.setenv("STYLEVAULT_DB", f"sqlite:///{tmp_path / 'nothing.db'}")
     result = CliRunner().invoke(app, ["images", "list"])

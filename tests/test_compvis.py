@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+
 from stylevault.generation.compvis import SCHEDULE_BUFFERS, import_compvis
 from stylevault.generation.model import create_untrained, load_model, save_model
 from stylevault.generation.sampling import decode, encode, guided, make_scheduler, sample

@@ -18,6 +18,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import (
@@ -34,7 +35,6 @@ from stylevault.governance.errors import Busy, Refused
 from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
-
 from tests.conftest import ON_POSTGRES
 from tests.factories import folder_of_images, lose_a_race, write_csv
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
 from stylevault.governance.outputs import credentials, provenance
-
 from tests.factories import run_generate as run
 
 

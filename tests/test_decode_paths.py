@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
 from stylevault.governance.catalogue import store
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.pictures import imaging
 from stylevault.governance.views.images import show
-
 from tests.factories import encode, write
 from tests.ingest_checks import assert_reconciled, bilevel_png, image_of, reasons, rejections
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from rich.console import Console
+from typer.testing import CliRunner
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.cli import app
@@ -18,7 +20,6 @@ from stylevault.governance.demo.run import QUICK, load_world, run_demo
 from stylevault.governance.outputs import provenance
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views import images
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 

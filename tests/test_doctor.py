@@ -10,13 +10,13 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import IndexBuild, IngestRun
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
 from stylevault.governance.upkeep import doctor
-
 from tests.factories import folder_of_images
 from tests.factories import run_generate as generate
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.door import available
 from stylevault.governance.errors import BadInput, Refused
@@ -17,8 +18,7 @@ from stylevault.governance.index import builds as index
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.legal import review
-from stylevault.governance.outputs import provenance
-
+from stylevault.governance.outputs import provenance, runs
 from tests.factories import run_generate as run
 
 TODAY = date(2026, 11, 27)
@@ -355,4 +355,4 @@ def test_an_imported_compvis_checkpoint_generates(indexed, tmp_path, cli):
     ],
 )
 def test_licence_links_in_the_attribution_notice(spdx, url):
-    assert provenance.licence_url(spdx) == url
+    assert runs.licence_url(spdx) == url

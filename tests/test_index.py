@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 from sqlmodel import select
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import IndexBuild
 from stylevault.governance.errors import BadInput, Refused
@@ -17,7 +18,6 @@ from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import licence_decisions, review
 from stylevault.governance.views import images
-
 from tests.factories import write
 
 

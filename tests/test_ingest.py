@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 from sqlalchemy.engine import make_url
+
 from stylevault.governance.catalogue import actors, audit, store
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import AuditEvent, IngestRun, Licence, Rejection, Source
@@ -28,7 +29,6 @@ from stylevault.governance.ingest import run as ingest_module
 from stylevault.governance.ingest.batches import BatchWriter
 from stylevault.governance.ingest.examine import examine
 from stylevault.governance.ingest.run import ingest
-
 from tests.factories import encode, picture, write, write_csv
 from tests.ingest_checks import (
     actions,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import AuditEvent, Source
 from stylevault.governance.catalogue.models import Image as ImageRow
 from stylevault.governance.errors import BadInput
 from stylevault.governance.ingest.run import ingest
-
 from tests.factories import alt, encode, picture, write, write_csv, write_jsonl, xmp_packet
 from tests.ingest_checks import (
     actions,

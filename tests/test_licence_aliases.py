@@ -8,13 +8,13 @@ import json
 
 import pytest
 from sqlmodel import select
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.rules import aliases, licences
 from stylevault.governance.rules.licences import normalise
-
 from tests.factories import encode, picture, write, write_csv
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput
@@ -15,7 +16,6 @@ from stylevault.governance.ingest.run import ingest
 from stylevault.governance.rules import licences
 from stylevault.governance.rules.licences import normalise
 from stylevault.governance.views import images
-
 from tests.factories import encode, picture, write, write_csv
 
 

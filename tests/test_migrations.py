@@ -13,6 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue, alembic_config
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, SQLModel
@@ -23,11 +25,9 @@ from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import alias_edits, review
-from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import runs
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.web import passwords
-from typer.testing import CliRunner
-
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
@@ -261,7 +261,7 @@ def populate(cat: Catalogue, folder) -> list[int]:
 
         model = save_model(*create_untrained(context_dim=32), folder / "model")
         request = Request(prompt="a study", steps=1, k=1)
-        provenance.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
+        runs.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
         with cat.write() as session:
             released = outputs.release(session, "lee", ["1"], None, override="checked by hand")
             assert released["refused"] == []

@@ -16,6 +16,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageOps
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import AuditEvent, OutputDecision, OutputReview, OutputScore
 from stylevault.governance.errors import BadInput, Refused
@@ -25,7 +26,6 @@ from stylevault.governance.outputs import provenance
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.rules.policy import load_policy
 from stylevault.governance.views import images
-
 from tests.factories import run_generate
 
 
@@ -127,6 +127,7 @@ def test_an_index_built_before_crop_hashes_and_centroid_is_scored_from_the_catal
     """The fallback for older indexes: no phashes.npy (the members' own phashes come from the
     catalogue) and no centroid in the manifest (it is computed from the vector file)."""
     import numpy as np
+
     from stylevault.governance.index.encoders import load_encoder
     from stylevault.governance.index.handle import IndexHandle
     from stylevault.governance.outputs.scoring import Scorer

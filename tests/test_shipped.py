@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index.encoders import EncoderSpec, load_encoder
 from stylevault.governance.shipped import load_world, shipped_model

@@ -7,12 +7,12 @@ import json
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import StyleSetVersion, StyleSetVersionMember
 from stylevault.governance.curation import stylesets
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.ingest.run import ingest
-
 from tests.factories import encode, picture, write, write_csv
 
 

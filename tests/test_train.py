@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.curation import stylesets
 from stylevault.governance.demo.run import load_world, write_manifest
@@ -22,7 +23,6 @@ from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
 from stylevault.governance.outputs import training
-
 from tests.factories import run_generate
 
 FAST = {"steps": 2, "batch_size": 8, "progress": False, "device": "cpu"}

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import ActorPassword, Image, Licence
 from stylevault.governance.errors import BadInput
@@ -21,7 +22,6 @@ from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
 from stylevault.governance.web import WebConfig, create_app, passwords
 from stylevault.governance.web.sessions import COOKIE, Session
-
 from tests.conftest import ON_POSTGRES
 from tests.factories import encode, folder_of_images, lose_a_race, picture, run_generate, write, write_csv
 from tests.test_audit import attacker  # noqa: F401  (the fixture: triggers dropped, raw edits)

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+
 from stylevault.generation import world
 from stylevault.governance.demo.run import load_world
 

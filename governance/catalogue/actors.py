@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import ROLES, Actor, ActorPassword, ActorRole
 from stylevault.governance.errors import BadInput, Refused

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
+
 from stylevault.governance.catalogue.models import AuditEvent, AuditHead
 from stylevault.governance.errors import Refused
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+
 from stylevault.governance.errors import BadInput, Busy
 
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+
 from stylevault.governance.catalogue.db import Catalogue
 
 KINDS = {"ingest": 1, "index": 2, "generate": 3}

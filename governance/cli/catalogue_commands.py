@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor
-from stylevault.governance.cli import (
+from stylevault.governance.cli.apps import (
     JsonFlag,
     app,
     audit_app,

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import (
+
+from stylevault.governance.cli.apps import (
     JsonFlag,
     catalogue,
     handled,
@@ -30,7 +31,7 @@ from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
 from stylevault.governance.rules.licences import parse_date
-from stylevault.governance.rules.policy import list_policies, load_policy
+from stylevault.governance.rules.policy import REASON_TEXT, list_policies, load_policy
 from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ style sets
@@ -220,7 +221,6 @@ def policy_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Which members of a style-set version the policy clears, and why each other one is excluded."""
-    from stylevault.governance.rules.policy import REASON_TEXT, load_policy
 
     loaded = load_policy(policy)
     day = parse_date(on, "--on") if on else None

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import JsonFlag, app, catalogue, handled, settings
+
+from stylevault.governance.cli.apps import JsonFlag, app, catalogue, handled, settings
 from stylevault.governance.cli.output import out, print_json
 from stylevault.governance.upkeep import doctor as checkup
 

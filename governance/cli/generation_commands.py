@@ -8,11 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import JsonFlag, app, catalogue, handled, model_app, provenance_app, settings
+
+from stylevault.governance.cli.apps import (
+    JsonFlag,
+    app,
+    catalogue,
+    handled,
+    model_app,
+    provenance_app,
+    settings,
+)
 from stylevault.governance.cli.output import err, out, print_json, print_table
 from stylevault.governance.door import Request, load
 from stylevault.governance.errors import BadInput
-from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import files, provenance, runs
 from stylevault.governance.shipped import shipped_model
 from stylevault.governance.views import images
 
@@ -68,7 +77,7 @@ def generate(
         n=n,
     )
     folder = shipped_model(model, "rdm") or Path(model).expanduser().resolve()
-    made = provenance.generate(
+    made = runs.generate(
         catalogue(), settings.actor, request, index, folder, out_dir, generator=generator, device=device
     )
     if as_json:
@@ -76,7 +85,7 @@ def generate(
         return
     out.print(
         f"run {made.run_id}: {len(made.files)} images in {made.out} (attribution notice: "
-        f"{Path(made.out) / provenance.NOTICE})",
+        f"{Path(made.out) / files.NOTICE})",
     )
 
 

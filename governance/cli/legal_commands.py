@@ -7,8 +7,9 @@ from collections import Counter
 from typing import Annotated
 
 import typer
+
 from stylevault.governance.catalogue import actors
-from stylevault.governance.cli import (
+from stylevault.governance.cli.apps import (
     JsonFlag,
     catalogue,
     handled,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import JsonFlag, catalogue, handled, licence_alias_app, licence_app, settings
+
+from stylevault.governance.cli.apps import (
+    JsonFlag,
+    catalogue,
+    handled,
+    licence_alias_app,
+    licence_app,
+    settings,
+)
 from stylevault.governance.cli.output import out, print_json, print_table
 from stylevault.governance.legal import alias_edits
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import JsonFlag, catalogue, handled, outputs_app, settings
+
+from stylevault.governance.cli.apps import JsonFlag, catalogue, handled, outputs_app, settings
 from stylevault.governance.cli.output import err, out, print_json, print_table
 from stylevault.governance.outputs import signoff as outputs
 

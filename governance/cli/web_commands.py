@@ -8,7 +8,8 @@ import sys
 from typing import Annotated
 
 import typer
-from stylevault.governance.cli import app, catalogue, handled, settings, users_app
+
+from stylevault.governance.cli.apps import app, catalogue, handled, settings, users_app
 from stylevault.governance.cli.output import err, out
 from stylevault.governance.errors import BadInput
 from stylevault.governance.web import create_app, passwords

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue.models import Image, Licence, StyleSetVersionMember
 from stylevault.governance.curation.stylesets import resolve_version
 from stylevault.governance.rules.policy import REASON_TEXT, REASONS, Judgement, Policy, data_mining_reserved

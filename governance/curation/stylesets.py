@@ -14,6 +14,7 @@ import re
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import (
     Actor,

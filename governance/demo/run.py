@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.curation import clearance, stylesets
@@ -27,7 +28,7 @@ from stylevault.governance.errors import Refused
 from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import licence_decisions, reports, review
-from stylevault.governance.outputs import provenance, training
+from stylevault.governance.outputs import files, provenance, training
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.rules.policy import load_policy
 from stylevault.governance.shipped import load_world
@@ -472,7 +473,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     for name, _, _ in SHOWN:
         for number, prompt in enumerate(prompts):
             request = Request(prompt=prompt, k=K, steps=size.steps, guidance=GUIDANCE, seed=SEED)
-            made = provenance.generate(
+            made = runs.generate(
                 catalogue,
                 "gia",
                 request,
@@ -504,7 +505,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
         say(
             f"     provenance affected {gone}: {len(provenance.affected(session, gone))} outputs "
             "retrieved it; "
-            f"attribution notice in {Path(first.out) / provenance.NOTICE}"
+            f"attribution notice in {Path(first.out) / files.NOTICE}"
         )
 
     _review_outputs(catalogue, say)
@@ -526,7 +527,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
         f"stale ({stale}); released outputs that retrieved it, pending again: {len(reopened)}"
     )
     try:
-        provenance.generate(
+        runs.generate(
             catalogue,
             "gia",
             Request(prompt=prompts[0], k=K, steps=1),

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import (

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from stylevault.governance.catalogue import store
 from stylevault.governance.errors import BadInput
 from stylevault.governance.pictures import imaging

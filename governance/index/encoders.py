@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from stylevault.governance.catalogue.store import ArrayCache
 from stylevault.governance.errors import BadInput
 from stylevault.governance.pictures import imaging

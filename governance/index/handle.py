@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import audit, limits
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
@@ -23,11 +23,9 @@ from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.examine import Examined, Failed
 from stylevault.governance.ingest.manifest import parse_bool
 from stylevault.governance.ingest.offers import Offer, printable
+from stylevault.governance.ingest.summary import Summary
 from stylevault.governance.rules import licences
 from stylevault.governance.rules.aliases import AliasTable
-
-if TYPE_CHECKING:
-    from stylevault.governance.ingest.run import Summary
 
 SOURCE_FIELDS = (
     "path",

@@ -16,12 +16,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import IngestRun, Licence, Source, utcnow
@@ -36,6 +36,7 @@ from stylevault.governance.ingest.offers import (
     offers_from_manifest,
     printable,
 )
+from stylevault.governance.ingest.summary import Summary
 
 BATCH_SIZE = 200
 
@@ -54,48 +55,6 @@ def _examine_offer(offer: Offer, store_root: Path) -> Examined | Failed:
 
 def _examine_chunk(offers: list[Offer], store_root: Path) -> list[Examined | Failed]:
     return [_examine_offer(offer, store_root) for offer in offers]
-
-
-# ---------------------------------------------------------------- the run
-
-
-@dataclass
-class Summary:
-    run_id: int
-    root: str
-    offered: int = 0
-    catalogued: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    rejections: dict[str, int] = field(default_factory=dict)
-    licences: dict[str, int] = field(default_factory=dict)  # status -> images touched by this run
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "root": self.root,
-            "offered": self.offered,
-            "catalogued": self.catalogued,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "rejections": self.rejections,
-            "licences": self.licences,
-            "seconds": round(self.seconds, 3),
-        }
-
-    def line(self) -> str:
-        reasons = ", ".join(f"{n} {r}" for r, n in sorted(self.rejections.items()))
-        flagged = sum(self.licences.get(s, 0) for s in ("missing", "unrecognised", "conflict"))
-        return (
-            f"ingest run {self.run_id}: {self.offered} offered = {self.catalogued} catalogued"
-            f" + {self.duplicates} duplicates + {self.rejected} rejected"
-            + (f" ({reasons})" if reasons else "")
-            + (f"; {flagged} licences flagged for legal" if flagged else "")
-            + f" in {self.seconds:.1f}s"
-            + (f"; see `stylevault images rejections --run {self.run_id}`" if self.rejected else "")
-            + ("; see `stylevault images list --flagged`" if flagged else "")
-        )
 
 
 def _ordered_results(

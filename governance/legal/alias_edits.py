@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor, Licence, LicenceAlias, Source, utcnow
 from stylevault.governance.errors import BadInput

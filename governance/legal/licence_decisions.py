@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import audit, store
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput, Refused

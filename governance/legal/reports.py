@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue.models import APPROVAL_STATES, Image, Licence, Source
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules import licences

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
 from stylevault.governance.errors import BadInput, Refused

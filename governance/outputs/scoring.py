@@ -21,6 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 from PIL import Image as PILImage
 from PIL import ImageOps
+
 from stylevault.governance.catalogue.models import Image, IndexBuild, IndexMember
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import copyhash

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import (
@@ -40,7 +41,7 @@ from stylevault.governance.curation.stylesets import parse_ref
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
-from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import files
 from stylevault.governance.outputs.scoring import Scorer, Scores, missing
 
 MIN_PREFIX = 12
@@ -73,7 +74,7 @@ def resolve(session: Session, ref: str) -> GenerationOutput:
             raise BadInput(f"OUTPUT {ref}: no output with that id")
         return output
     if os.path.sep in text or text.lower().endswith(".png") or Path(text).is_file():
-        return provenance.find_output(session, text)
+        return files.find_output(session, text)
     lowered = text.lower()
     if len(lowered) < MIN_PREFIX or len(lowered) > 64 or any(c not in "0123456789abcdef" for c in lowered):
         raise BadInput(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, Source

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
+
 from stylevault.governance.errors import DecodeFailure
 from stylevault.governance.pictures import svg
 

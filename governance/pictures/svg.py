@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from PIL import Image
+
 from stylevault.governance.errors import DecodeFailure
 
 SVG_NS = "http://www.w3.org/2000/svg"

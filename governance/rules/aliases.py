@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 from sqlmodel import Session, select
+
 from stylevault.governance.catalogue.models import LicenceAlias
 from stylevault.governance.errors import BadInput
 

@@ -20,6 +20,7 @@ from functools import cache
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules import aliases

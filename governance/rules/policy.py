@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
 from stylevault.governance.errors import BadInput
 from stylevault.governance.pictures.rights import EmbeddedRights
 from stylevault.governance.rules.licences import LICENCEREF, licensing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+
 from stylevault.governance.catalogue.models import IndexBuild, PolicyText, utcnow
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules.policy import Policy, load_policy

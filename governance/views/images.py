@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.models import (
     APPROVAL_STATES,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.models import ROLES, Actor, ActorPassword
 from stylevault.governance.errors import BadInput

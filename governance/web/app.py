@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.errors import BadInput, Busy, Refused

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+
 from stylevault.governance.catalogue import store
 from stylevault.governance.web.desk import SHA256, AssetMe, NotFound, catalogue_of
 from stylevault.governance.web.queries import output_path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.errors import BadInput
 from stylevault.governance.legal import reports

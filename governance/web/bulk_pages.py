@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.legal import licence_decisions, review

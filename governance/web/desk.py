@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.errors import BadInput, Refused
@@ -192,7 +193,8 @@ def link(url: str | None):
 
 
 def evidence_link(reference: str):
-    """Licence evidence: a URL as given, or a file in the store by its hash (licence_decisions.set_licence)."""
+    """Licence evidence: a URL as given, or a file in the store by its hash
+    (licence_decisions.set_licence)."""
     stored = STORED_EVIDENCE.match(reference)
     if stored:
         name, label = stored.group(1), stored.group(2) or stored.group(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+
 from stylevault.governance.catalogue.models import OUTPUT_STATES, GenerationOutput, GenerationRun
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.outputs import signoff as outputs

@@ -12,6 +12,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session
+
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor, ActorPassword, utcnow
 from stylevault.governance.errors import BadInput

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
 from stylevault.governance.catalogue.models import (
     Actor,
     GenerationOutput,
@@ -21,7 +22,7 @@ from stylevault.governance.catalogue.models import (
     StyleSetMember,
 )
 from stylevault.governance.errors import BadInput
-from stylevault.governance.outputs import provenance
+from stylevault.governance.outputs import runs as output_runs
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views import images
 from stylevault.governance.web.desk import NotFound, whole_number
@@ -243,7 +244,7 @@ def run_detail(session: Session, run_id: str) -> dict:
         "reviews": reviews,
         "run": shared,
         "outputs": records,
-        "notice": provenance.notice(records),
+        "notice": output_runs.notice(records),
         "index_now": {"index_id": build.index_id, "stale": build.stale, "stale_reason": build.stale_reason},
     }
 

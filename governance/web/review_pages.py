@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
+
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.models import APPROVAL_STATES, LICENCE_STATUSES
 from stylevault.governance.errors import BadInput

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
 from stylevault.governance.index import builds as index
 from stylevault.governance.web.desk import Me, catalogue_of, render, whole_number
 from stylevault.governance.web.queries import run_detail, runs

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
+
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 

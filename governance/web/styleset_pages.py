@@ -7,6 +7,7 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules.policy import REASON_TEXT, list_policies, load_policy
