@@ -13,6 +13,7 @@ import typer
 
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor
+from stylevault.governance.cli import selection
 from stylevault.governance.cli.apps import (
     JsonFlag,
     app,
@@ -21,7 +22,6 @@ from stylevault.governance.cli.apps import (
     handled,
     images_app,
     report_app,
-    selection,
     settings,
     users_app,
 )

@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from stylevault.governance.catalogue import actors
+from stylevault.governance.cli import selection
 from stylevault.governance.cli.apps import (
     JsonFlag,
     catalogue,
     handled,
     licence_app,
     review_app,
-    selection,
     settings,
 )
 from stylevault.governance.cli.output import out, print_json

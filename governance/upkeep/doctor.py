@@ -28,7 +28,7 @@ from stylevault.governance.catalogue.models import GenerationRun, IndexBuild, In
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index.builds import FORMAT as INDEX_FORMAT
 from stylevault.governance.index.builds import MANIFEST
-from stylevault.governance.outputs.provenance import FORMAT as RUN_FORMAT
+from stylevault.governance.outputs.files import FORMAT as RUN_FORMAT
 
 TEMP = re.compile(r"^\.(?P<out>.+)\.tmp-(?P<id>[0-9a-f]{32})$")
 
