@@ -43,7 +43,7 @@ from stylevault.governance.catalogue.models import (
 from stylevault.governance.curation import clearance
 from stylevault.governance.curation.stylesets import members_sha256
 from stylevault.governance.legal.reports import licence_report
-from stylevault.governance.rules.policy import load_policy
+from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.views.images import iter_images, list_images
 
 TARGET_SECONDS = 2.0

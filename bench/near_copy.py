@@ -156,7 +156,7 @@ def main() -> None:
     from stylevault.governance.index.encoders import load_encoder
     from stylevault.governance.index.handle import IndexHandle
     from stylevault.governance.outputs.scoring import Scorer
-    from stylevault.governance.rules.policy import load_policy
+    from stylevault.governance.rules.policy_files import load_policy
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

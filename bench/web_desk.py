@@ -29,7 +29,7 @@ from stylevault.governance.catalogue.db import Catalogue  # noqa: E402
 from stylevault.governance.catalogue.models import Image, Licence  # noqa: E402
 from stylevault.governance.curation import clearance
 from stylevault.governance.legal import reports  # noqa: E402
-from stylevault.governance.rules.policy import load_policy  # noqa: E402
+from stylevault.governance.rules.policy_files import load_policy  # noqa: E402
 from stylevault.governance.views import images
 
 PASSWORD = "bench password, long enough"

@@ -11,7 +11,7 @@ from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
-from stylevault.governance.rules.policy import list_policies, load_policy
+from stylevault.governance.rules.policy_files import list_policies, load_policy
 from stylevault.governance.views import images
 from tests.factories import alt, encode, picture, write, write_csv, xmp_packet
 

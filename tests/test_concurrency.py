@@ -26,13 +26,14 @@ from stylevault.governance.catalogue.models import (
     Actor,
     AuditEvent,
     Image,
-    IndexBuild,
     IngestRun,
     Licence,
     Source,
 )
+from stylevault.governance.catalogue.output_models import IndexBuild
 from stylevault.governance.errors import Busy, Refused
 from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
 from tests.conftest import ON_POSTGRES
@@ -452,7 +453,7 @@ def test_a_revocation_between_an_index_builds_clearance_and_its_record(
         record = session.scalars(sa.select(IndexBuild).where(IndexBuild.index_id == built.index_id)).one()
         assert session.get(Image, 1).state == "revoked"
     assert record.stale and "revoked image 1" in record.stale_reason
-    assert not index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
+    assert not verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
 
 
 @postgres_only

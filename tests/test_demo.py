@@ -17,8 +17,8 @@ from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.cli import app
 from stylevault.governance.demo.run import QUICK, load_world, run_demo
+from stylevault.governance.outputs import listing as output_listing
 from stylevault.governance.outputs import provenance
-from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views import images
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
         states = {row["state"] for row in images.list_images(session)}
         assert states == {"approved", "rejected", "revoked"}
         assert audit.verify(session).ok
-        made = outputs.listing(session)
+        made = output_listing.listing(session)
         # What lee released is exactly what was not flagged, less what the revocation reopened.
         assert all(r["state"] == "pending" for r in made if r["flagged"])
         revoked = {r["id"] for r in images.list_images(session, state="revoked")}

@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from stylevault.governance.catalogue import audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import IndexBuild, IngestRun
+from stylevault.governance.catalogue.models import IngestRun
+from stylevault.governance.catalogue.output_models import IndexBuild
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
 from stylevault.governance.upkeep import doctor

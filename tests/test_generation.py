@@ -15,6 +15,7 @@ from stylevault.governance.catalogue import audit
 from stylevault.governance.door import available
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.legal import review
@@ -41,7 +42,7 @@ def test_outputs_carry_their_provenance(indexed, rdm_dir, tmp_path):
     )
     first = Image.open(out / made.files[0])
     assert first.text["stylevault:run"] == made.run_id and first.text["stylevault:output"] == "0"
-    manifest_sha = index.read_manifest(folder)[1]
+    manifest_sha = verification.read_manifest(folder)[1]
     assert first.text["stylevault:manifest_sha256"] == manifest_sha
     assert first.text["stylevault:prompt"] == "a quiet study in blue"
     assert json.loads(first.text["stylevault:parameters"])["seed"] == 7
@@ -179,7 +180,7 @@ def test_a_killed_run_leaves_no_image_and_no_record(indexed, rdm_dir, tmp_path, 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(provenance, "_insert", killed)
+    monkeypatch.setattr(runs, "_insert", killed)
     with pytest.raises(KeyboardInterrupt):
         run(catalogue, folder, rdm_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))

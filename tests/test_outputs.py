@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from PIL import Image, ImageOps
 
 from stylevault.governance.catalogue import actors, audit
-from stylevault.governance.catalogue.models import AuditEvent, OutputDecision, OutputReview, OutputScore
+from stylevault.governance.catalogue.models import AuditEvent
+from stylevault.governance.catalogue.output_models import OutputDecision, OutputReview, OutputScore
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index
 from stylevault.governance.legal import review
 from stylevault.governance.outputs import provenance
 from stylevault.governance.outputs import signoff as outputs
-from stylevault.governance.rules.policy import load_policy
+from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.views import images
 from tests.factories import run_generate
 

@@ -14,15 +14,9 @@ import yaml
 
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules import policy as policy_module
-from stylevault.governance.rules.policy import (
-    OBLIGATIONS,
-    REASON_TEXT,
-    REASONS,
-    Judgement,
-    Policy,
-    list_policies,
-    load_policy,
-)
+from stylevault.governance.rules.policy import Judgement, Policy
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import OBLIGATIONS, REASON_TEXT, REASONS
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
 NAMES = ("commercial", "internal", "research")

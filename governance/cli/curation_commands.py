@@ -30,8 +30,10 @@ from stylevault.governance.cli.output import (
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
 from stylevault.governance.rules.licences import parse_date
-from stylevault.governance.rules.policy import REASON_TEXT, list_policies, load_policy
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import REASON_TEXT
 from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ style sets
@@ -328,7 +330,7 @@ def index_verify(
 ) -> None:
     """Check every hash, the manifest against the catalogue, and that every member is still cleared."""
 
-    result = index.verify(
+    result = verification.verify(
         catalogue(), folder, on=parse_date(on, "--on") if on else None, actor=settings.actor
     )
     if as_json:

@@ -8,6 +8,7 @@ import typer
 
 from stylevault.governance.cli.apps import JsonFlag, catalogue, handled, outputs_app, settings
 from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.outputs import listing as output_listing
 from stylevault.governance.outputs import signoff as outputs
 
 OutputRefs = Annotated[
@@ -32,7 +33,7 @@ def outputs_list(
     """Outputs with their review state, flag and nearest-member scores."""
 
     with catalogue().read() as session:
-        rows = outputs.listing(
+        rows = output_listing.listing(
             session, state=state, flagged=flagged, index=index, styleset=styleset, limit=limit
         )
     if as_json:
@@ -61,7 +62,7 @@ def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     """One output: its scores, the thresholds they were judged by, its state and decision history."""
 
     with catalogue().read() as session:
-        detail = outputs.show(session, output)
+        detail = output_listing.show(session, output)
     if as_json:
         print_json(detail)
         return

@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from stylevault.governance.catalogue.models import Image, Licence, StyleSetVersionMember
 from stylevault.governance.curation.stylesets import resolve_version
-from stylevault.governance.rules.policy import REASON_TEXT, REASONS, Judgement, Policy, data_mining_reserved
+from stylevault.governance.rules.policy import Judgement, Policy, data_mining_reserved
+from stylevault.governance.rules.vocabulary import REASON_TEXT, REASONS
 
 STREAM_CHUNK = 5000
 

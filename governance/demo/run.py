@@ -26,11 +26,14 @@ from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.door import Request
 from stylevault.governance.errors import Refused
 from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import licence_decisions, reports, review
 from stylevault.governance.outputs import files, provenance, training
+from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.outputs import runs as output_runs
 from stylevault.governance.outputs import signoff as outputs
-from stylevault.governance.rules.policy import load_policy
+from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.shipped import load_world
 from stylevault.governance.views import images
 
@@ -310,7 +313,7 @@ def _review_outputs(catalogue: Catalogue, say) -> None:
     """Step 10: every output was scored when it was made; gia may not release its own work, lee
     releases what is not flagged, and what is flagged waits for a closer look."""
     with catalogue.read() as session:
-        made = outputs.listing(session)
+        made = output_listing.listing(session)
     flagged = [r for r in made if r["flagged"]]
     alignment = sorted(r["prompt_alignment"] for r in made if r["prompt_alignment"] is not None)
     median = f"{alignment[len(alignment) // 2]:.2f}" if alignment else "-"
@@ -473,7 +476,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     for name, _, _ in SHOWN:
         for number, prompt in enumerate(prompts):
             request = Request(prompt=prompt, k=K, steps=size.steps, guidance=GUIDANCE, seed=SEED)
-            made = runs.generate(
+            made = output_runs.generate(
                 catalogue,
                 "gia",
                 request,
@@ -511,23 +514,25 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     _review_outputs(catalogue, say)
 
     with catalogue.read() as session:
-        released = outputs.listing(session, state="released")
+        released = output_listing.listing(session, state="released")
     # Revoke what a released pastel output retrieved, if there is one, so the reopening shows.
     pastel = [r["output_id"] for r in released if r["styleset"] == f"{SHOWN[0][0]}@1"]
     if pastel:
         gone = provenance.show_neighbours(catalogue, pastel[0])[0]["image_id"]
     with catalogue.write() as session:
         review.decide(session, "lee", "revoke", [str(gone)], "simulated takedown request")
-    stale = index.verify(catalogue, work / "index-pastel").stale
+    stale = verification.verify(catalogue, work / "index-pastel").stale
     with catalogue.read() as session:
         was_released = {r["output_id"] for r in released}
-        reopened = [r for r in outputs.listing(session, state="pending") if r["output_id"] in was_released]
+        reopened = [
+            r for r in output_listing.listing(session, state="pending") if r["output_id"] in was_released
+        ]
     say(
         f"11. lee revokes image {gone} after a (simulated) takedown request: index-pastel is now "
         f"stale ({stale}); released outputs that retrieved it, pending again: {len(reopened)}"
     )
     try:
-        runs.generate(
+        output_runs.generate(
             catalogue,
             "gia",
             Request(prompt=prompts[0], k=K, steps=1),
@@ -544,8 +549,8 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     )
 
     with catalogue.read() as session:
-        verification = audit.verify(session)
-    say(f"13. audit chain: {'intact' if verification.ok else 'BROKEN'}, {verification.events} events")
+        chain = audit.verify(session)
+    say(f"13. audit chain: {'intact' if chain.ok else 'BROKEN'}, {chain.events} events")
     say(
         f"catalogue: {catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{work / 'stylevault.db'} images list"

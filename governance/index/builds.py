@@ -36,8 +36,6 @@ from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import (
     Actor,
     Image,
-    IndexBuild,
-    IndexMember,
     Licence,
     Source,
     StyleSet,
@@ -45,13 +43,15 @@ from stylevault.governance.catalogue.models import (
     StyleSetVersionMember,
     utcnow,
 )
+from stylevault.governance.catalogue.output_models import IndexBuild, IndexMember
 from stylevault.governance.curation import clearance
 from stylevault.governance.curation.stylesets import resolve_version
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import copyhash, encoders
 from stylevault.governance.pictures import imaging
 from stylevault.governance.rules import policy_texts
-from stylevault.governance.rules.policy import REASON_TEXT, Policy, load_policy
+from stylevault.governance.rules.policy import Policy
+from stylevault.governance.rules.policy_files import load_policy
 
 FORMAT = "stylevault-index/1"
 MANIFEST = "manifest.json"
@@ -367,257 +367,7 @@ def _write(
 # ---------------------------------------------------------------- going stale
 
 
-def _stale(session: Session, actor: str | None, builds: list[IndexBuild], reason: str) -> list[str]:
-    marked = []
-    now = utcnow()
-    for record in builds:
-        if record.stale:
-            continue
-        record.stale, record.stale_reason, record.stale_at = True, reason, now
-        session.add(record)
-        marked.append(record.index_id)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        [
-            audit.Change(
-                "index.stale", "index", index_id, {"stale": False}, {"stale": True, "reason": reason}
-            )
-            for index_id in marked
-        ],
-    )
-    return marked
-
-
-def holding(session: Session, image_ids: list[int] | sa.Select) -> list[str]:
-    """The fresh indexes that hold any of `image_ids` (what a change to them would re-judge)."""
-    member = IndexMember.__table__
-    held = sa.select(member.c.build_id).where(member.c.image_id.in_(image_ids))
-    query = sa.select(IndexBuild.index_id).where(~IndexBuild.stale, IndexBuild.id.in_(held))
-    return list(session.scalars(query.order_by(IndexBuild.id)))
-
-
-def restale(
-    session: Session, actor: str | None, image_ids: list[int], why: str, on: date | None = None
-) -> list[str]:
-    """Re-judge `image_ids` in every fresh index that holds them, under that index's policy; mark
-    stale each index in which one of them is no longer cleared. Returns the index ids marked."""
-    if not image_ids:
-        return []
-    on = on or date.today()
-    member = IndexMember.__table__
-    builds = session.scalars(
-        sa.select(IndexBuild)
-        .where(~IndexBuild.stale)
-        .where(IndexBuild.id.in_(sa.select(member.c.build_id).where(member.c.image_id.in_(image_ids))))
-    ).all()
-    marked = []
-    for record in builds:
-        held = list(
-            session.execute(
-                sa.select(member.c.image_id).where(
-                    member.c.build_id == record.id, member.c.image_id.in_(image_ids)
-                )
-            ).scalars()
-        )
-        reason = _no_longer_cleared(session, record, held, on)
-        if reason:
-            marked += _stale(session, actor, [record], f"{why}: {reason}")
-    return marked
-
-
-def _no_longer_cleared(session: Session, record: IndexBuild, image_ids: list[int], on: date) -> str | None:
-    policy = policy_texts.built_under(session, record)
-    if isinstance(policy, str):
-        return policy
-    image, lic = Image.__table__, Licence.__table__
-    rows = session.execute(
-        sa.select(
-            image.c.id,
-            image.c.state,
-            lic.c.status,
-            lic.c.spdx,
-            lic.c.opt_out,
-            lic.c.data_mining,
-            lic.c.expires_on,
-        )
-        .select_from(image.join(lic, lic.c.image_id == image.c.id))
-        .where(image.c.id.in_(image_ids))
-        .order_by(image.c.id)
-    ).all()
-    for row in rows:
-        decision = policy.decide(
-            state=row.state,
-            licence_status=row.status,
-            spdx=row.spdx,
-            opt_out=row.opt_out,
-            data_mining=row.data_mining,
-            expires_on=row.expires_on,
-            today=on,
-        )
-        if not decision.cleared:
-            why = decision.detail or REASON_TEXT[decision.reason]
-            return f"image {row.id} is no longer cleared under {record.policy} ({why})"
-    return None
-
-
 # ---------------------------------------------------------------- verify
-
-
-@dataclass
-class Verification:
-    ok: bool
-    folder: str
-    index_id: str | None = None
-    problems: list[str] = field(default_factory=list)
-    differences: list[str] = field(default_factory=list)  # reported, not problems: a changed policy file
-    stale: str | None = None
-    manifest: dict | None = None
-
-    def as_dict(self) -> dict:
-        summary = None
-        if self.manifest:
-            keys = ("index_id", "styleset", "policy", "count", "dim", "search", "built_at", "built_by")
-            summary = {key: self.manifest.get(key) for key in keys}
-            summary["encoder"] = self.manifest.get("encoder", {}).get("id")
-        return {
-            "ok": self.ok,
-            "folder": self.folder,
-            "index_id": self.index_id,
-            "problems": self.problems,
-            "differences": self.differences,
-            "stale": self.stale,
-            "manifest": summary,
-        }
-
-
-def read_manifest(folder: Path) -> tuple[dict, str]:
-    path = folder / MANIFEST
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{folder}: not an index folder ({MANIFEST}: {exc.strerror})") from exc
-    try:
-        manifest = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BadInput(f"{path}: not a {FORMAT} manifest")
-    return manifest, hashlib.sha256(data).hexdigest()
-
-
-def verify(
-    catalogue: Catalogue, folder: str | os.PathLike, *, on: date | None = None, actor: str | None = None
-) -> Verification:
-    """Check every file hash, the manifest against the catalogue, and that every member is still
-    cleared on the day; a newly found reason to be stale is recorded. Reports every problem found."""
-    on = on or date.today()
-    folder = Path(folder)
-    result = Verification(ok=False, folder=str(folder))
-    manifest, manifest_sha256 = read_manifest(folder)
-    result.manifest, result.index_id = manifest, manifest.get("index_id")
-    problems = result.problems
-    files = manifest.get("files", {})
-    for name in (*FILES, HASHES):
-        path = folder / name
-        if name == HASHES and name not in files and not path.exists():
-            continue  # an index built before the near-copy hashes: scoring falls back to the catalogue
-        if name not in files:
-            problems.append(f"{name}: not listed in the manifest")
-        elif not path.is_file():
-            problems.append(f"{name}: missing")
-        elif sha256_file(path) != files[name]:
-            problems.append(f"{name}: sha256 differs from the manifest (tampered or damaged)")
-    extra = sorted(p.name for p in folder.iterdir() if p.name not in (*FILES, HASHES, MANIFEST))
-    if extra:
-        problems.append(f"files the manifest does not list: {', '.join(extra)}")
-    ids, shas = manifest.get("member_ids", []), manifest.get("member_sha256", [])
-    if len(ids) != manifest.get("count") or len(shas) != len(ids):
-        problems.append("manifest: member lists do not match its count")
-    with catalogue.read() as session:
-        record = session.scalars(sa.select(IndexBuild).where(IndexBuild.index_id == result.index_id)).first()
-        if record is None:
-            problems.append(f"index {result.index_id} is not recorded in this catalogue")
-        else:
-            if record.manifest_sha256 != manifest_sha256:
-                problems.append("manifest.json differs from the one recorded at build time (edited?)")
-            problems += _against_catalogue(session, record, ids, shas)
-            if record.stale:
-                result.stale = record.stale_reason
-    if not problems and record is not None and not record.stale:
-        reason = _live_staleness(catalogue, record, on, result)
-        if reason:
-            with catalogue.write() as session:
-                fresh = session.get(IndexBuild, record.id)
-                _stale(session, actor or "system:index-verify", [fresh], reason)
-            result.stale = reason
-    if result.stale:
-        problems.append(f"stale: {result.stale}")
-    if len(problems) == bool(result.stale):  # the files are sound: check the arrays they hold
-        problems += _check_arrays(folder, manifest)
-    result.ok = not problems
-    return result
-
-
-def _against_catalogue(session: Session, record: IndexBuild, ids: list[int], shas: list[str]) -> list[str]:
-    member, image = IndexMember.__table__, Image.__table__
-    rows = session.execute(
-        sa.select(member.c.position, member.c.image_id, image.c.sha256)
-        .select_from(member.join(image, image.c.id == member.c.image_id))
-        .where(member.c.build_id == record.id)
-        .order_by(member.c.position)
-    ).all()
-    if [r.image_id for r in rows] != list(ids) or [r.sha256 for r in rows] != list(shas):
-        return ["the manifest's members differ from the members recorded at build time"]
-    return []
-
-
-def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date, result: Verification) -> str | None:
-    """Why a member is no longer cleared on `on` under the policy the build was made under. A policy
-    file that differs now is a difference to report; a build that cannot be judged is a problem, and
-    neither is a reason to mark it stale: the file is whatever the caller's search path finds."""
-    with catalogue.read() as session:
-        policy = policy_texts.built_under(session, record)
-        if isinstance(policy, str):
-            result.problems.append(f"cannot be judged: {policy}")
-            return None
-        difference = policy_texts.file_difference(record)
-        if difference:
-            result.differences.append(difference)
-        version = session.get(StyleSetVersion, record.styleset_version_id)
-        styleset = session.get(StyleSet, version.styleset_id)
-        ref = f"{styleset.name}@{version.version}"
-        member = IndexMember.__table__
-        held = set(
-            session.execute(sa.select(member.c.image_id).where(member.c.build_id == record.id)).scalars()
-        )
-        for row in clearance.members(session, policy, ref, cleared=False, on=on):
-            if row["image_id"] in held:
-                return f"image {row['image_id']} is no longer cleared under {policy.name} ({row['detail']})"
-    return None
-
-
-def _check_arrays(folder: Path, manifest: dict) -> list[str]:
-    import numpy as np
-    from usearch.index import Index
-
-    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-    expected = (manifest["count"], manifest["dim"])
-    if vectors.shape != expected or vectors.dtype != np.float16:
-        return [f"vectors.npy: {vectors.dtype} {vectors.shape}, the manifest says float16 {expected}"]
-    index = Index.restore(str(folder / "index.usearch"), view=True)
-    if index is None or index.size != manifest["count"] or index.ndim != manifest["dim"]:
-        return ["index.usearch: does not hold the manifest's members"]
-    if (folder / HASHES).exists():
-        hashes = np.load(folder / HASHES, mmap_mode="r")
-        per_member = manifest.get("near_copy", {}).get("per_member")
-        if hashes.dtype != np.uint64 or hashes.shape != (manifest["count"], per_member):
-            return [
-                f"{HASHES}: {hashes.dtype} {hashes.shape}, "
-                f"the manifest says uint64 ({manifest['count']}, {per_member})"
-            ]
-    return []
 
 
 # ---------------------------------------------------------------- listing

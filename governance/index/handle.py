@@ -21,6 +21,7 @@ import numpy as np
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,12 @@ class IndexHandle:
         `allow_stale` is for auditors reproducing a past run: the files and the manifest must still
         verify, but members that have stopped being cleared since do not stop the reading."""
         folder = Path(folder)
-        result = index.verify(catalogue, folder, on=on)
+        result = verification.verify(catalogue, folder, on=on)
         problems = [p for p in result.problems if not (allow_stale and p.startswith("stale: "))]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise Refused(f"index {folder} refused: {problems[0]}{more}")
-        manifest, manifest_sha256 = index.read_manifest(folder)
+        manifest, manifest_sha256 = verification.read_manifest(folder)
         return cls(folder, manifest, manifest_sha256, expansion_search=expansion_search)
 
     def __len__(self) -> int:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import audit, limits
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
-from stylevault.governance.index import builds as index
+from stylevault.governance.index import staleness
 from stylevault.governance.ingest.examine import Examined, Failed
 from stylevault.governance.ingest.manifest import parse_bool
 from stylevault.governance.ingest.offers import Offer, printable
@@ -275,7 +275,7 @@ class BatchWriter:
             session.execute(sa.insert(Licence.__table__), inserts)
         if rederived:
             session.flush()
-            index.restale(
+            staleness.restale(
                 session, self.actor_name, rederived, f"licence re-derived by ingest run {self.run_id}"
             )
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor, Licence, LicenceAlias, Source, utcnow
 from stylevault.governance.errors import BadInput
-from stylevault.governance.index import builds as index
+from stylevault.governance.index import staleness
 from stylevault.governance.rules import aliases, licences
 from stylevault.governance.rules.aliases import AliasTable
 
@@ -191,5 +191,5 @@ def rederive(
     audit.record(session, actor_name, changes)
     if changed:
         session.flush()
-        index.restale(session, actor_name, changed, why)
+        staleness.restale(session, actor_name, changed, why)
     return changed

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import audit, store
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.index import builds as index
+from stylevault.governance.index import staleness
 from stylevault.governance.rules import licences
 
 
@@ -85,7 +85,7 @@ def record_verified(
     )
     ids = [image_id for image_id, _, _ in changes]
     if dry_run:
-        recorded.indexes_to_rejudge = index.holding(session, image_ids)
+        recorded.indexes_to_rejudge = staleness.holding(session, image_ids)
         return recorded
     for start in range(0, len(changes), licences.BATCH):
         batch = changes[start : start + licences.BATCH]
@@ -101,7 +101,7 @@ def record_verified(
             [audit.Change("licence.set", "image", i, before, after) for i, before, after in batch],
         )
         what = f"image {batch_ids[0]}" if len(ids) == 1 else f"{len(ids)} images"
-        recorded.stale_indexes += index.restale(
+        recorded.stale_indexes += staleness.restale(
             session, actor.name, batch_ids, f"licence of {what} set to {spdx}"
         )
     return recorded

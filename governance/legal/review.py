@@ -23,7 +23,7 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.index import builds as index
+from stylevault.governance.index import staleness
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views.images import matching_ids, resolve_many
 
@@ -210,7 +210,7 @@ def _after_revocation(session: Session, actor, result: Decision, reason: str | N
 
     ids = [image["id"] for image in result.changed]
     named = ", ".join(str(i) for i in ids)
-    result.stale_indexes = index.restale(session, actor.name, ids, f"revoked image {named} ({reason})")
+    result.stale_indexes = staleness.restale(session, actor.name, ids, f"revoked image {named} ({reason})")
     result.reopened_outputs = outputs.reopen_for_revoked(
         session, actor, ids, f"source image {named} revoked ({reason})"
     )

@@ -11,10 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from stylevault.governance.catalogue.models import (
-    GenerationOutput,
-    GenerationRun,
-)
+from stylevault.governance.catalogue.output_models import GenerationOutput, GenerationRun
 from stylevault.governance.errors import BadInput, Refused
 
 FORMAT = "stylevault-run/1"

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import (
-    Actor,
+from stylevault.governance.catalogue.models import Actor
+from stylevault.governance.catalogue.output_models import (
     GenerationOutput,
     GenerationRun,
     IndexBuild,
@@ -33,7 +33,7 @@ from stylevault.governance.errors import Refused
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.outputs import files
-from stylevault.governance.outputs import signoff as output_review
+from stylevault.governance.outputs import listing as output_listing
 
 # ---------------------------------------------------------------- audit tools
 
@@ -64,7 +64,7 @@ def show(session: Session, path: str | os.PathLike) -> dict:
         },
         "neighbours": neighbours,
         "index_now": {"stale": build.stale, "stale_reason": build.stale_reason},
-        **output_review.review_of(session, output.id),
+        **output_listing.review_of(session, output.id),
     }
 
 

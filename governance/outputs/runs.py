@@ -16,13 +16,12 @@ from sqlmodel import Session
 
 from stylevault.governance.catalogue import actors, audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import (
+from stylevault.governance.catalogue.models import Source, utcnow
+from stylevault.governance.catalogue.output_models import (
     GenerationOutput,
     GenerationRun,
     IndexBuild,
     OutputNeighbour,
-    Source,
-    utcnow,
 )
 from stylevault.governance.door import DEFAULT, Output, Recorder, Request, resolve_guidance
 from stylevault.governance.door import load as load_generator

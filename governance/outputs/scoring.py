@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from stylevault.governance.catalogue.models import Image, IndexBuild, IndexMember
+from stylevault.governance.catalogue.models import Image
+from stylevault.governance.catalogue.output_models import IndexBuild, IndexMember
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import copyhash
 from stylevault.governance.pictures import imaging
-from stylevault.governance.rules.policy import Policy, load_policy
+from stylevault.governance.rules.policy import Policy
+from stylevault.governance.rules.policy_files import load_policy
 
 
 @dataclass

@@ -11,14 +11,11 @@ whose pattern matches it, or else by the policy's default, which always excludes
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -38,41 +35,9 @@ from pydantic_core import PydanticCustomError
 
 from stylevault.governance.errors import BadInput
 from stylevault.governance.pictures.rights import EmbeddedRights
+from stylevault.governance.rules import strict_yaml
 from stylevault.governance.rules.licences import LICENCEREF, licensing
-
-# Why a member of a style-set version is not cleared, in the order they are checked: the first that
-# applies is the one reported. The last comes from `judge`, the others from `excluded_by_state`.
-REASONS = (
-    "not-approved",
-    "licence-unknown",
-    "licence-conflict",
-    "licence-unverified",
-    "opted-out",
-    "data-mining-reserved",
-    "expired",
-    "licence-excluded",
-)
-REASON_TEXT = {
-    "not-approved": "not approved by legal",
-    "licence-unknown": "licence unknown (missing or unrecognised)",
-    "licence-conflict": "sources disagree about the licence",
-    "licence-unverified": "licence not verified by legal",
-    "opted-out": "the rights holder opted out",
-    "data-mining-reserved": "the file reserves data mining (IPTC PLUS)",
-    "expired": "licence expired",
-    "licence-excluded": "licence excluded by the policy",
-}
-# What a user of an output owes for each image that shaped it; carried into index manifests and
-# run records so output review and attribution notices can see them.
-OBLIGATIONS = {
-    "attribution": "credit the creator and source and link the licence (CC BY 4.0 section 3(a))",
-    "share-alike": "an adaptation must carry the same licence (CC BY-SA 4.0 section 3(b))",
-    "non-commercial": "outputs must not be used for commercial advantage (CC BY-NC 4.0 section 1(i))",
-    "no-derivatives": "outputs it shaped must not be shared (CC BY-ND 4.0 section 2(a)(1)(B))",
-    "licence-notice": "keep the copyright and permission notice with the work",
-    "contract-terms": "the contract's own terms apply: read them before using an output",
-}
-SETTLED_STATUSES = ("normalised", "verified")
+from stylevault.governance.rules.vocabulary import OBLIGATIONS, SETTLED_STATUSES
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 PATTERN = re.compile(r"^[A-Za-z0-9.+\-*?\[\]!]+$")
@@ -350,9 +315,9 @@ class Policy(BaseModel):
     def from_bytes(cls, data: bytes, shown: str, stem: str) -> Policy:
         """Validate a policy file's bytes (`stem`: the name the file has, which the policy must carry)."""
         try:
-            document = yaml.load(data, Loader=_StrictLoader)
+            document = yaml.load(data, Loader=strict_yaml.StrictLoader)
         except yaml.YAMLError as exc:
-            raise BadInput(f"{shown}: not valid YAML ({_yaml_problem(exc)})") from None
+            raise BadInput(f"{shown}: not valid YAML ({strict_yaml.yaml_problem(exc)})") from None
         except RecursionError:
             raise BadInput(f"{shown}: not valid YAML (nested too deep to read)") from None
         if document is None:
@@ -497,42 +462,6 @@ def _ordered(obligations) -> tuple[str, ...]:
     return tuple(o for o in OBLIGATIONS if o in set(obligations))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a repeated key, which PyYAML would otherwise let the last one win."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} appears twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _construct_int(loader: _StrictLoader, node):
-    """An int, or a problem at its line: Python reads no integer over sys.get_int_max_str_digits()."""
-    try:
-        return yaml.SafeLoader.construct_yaml_int(loader, node)
-    except ValueError:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"a number longer than {sys.get_int_max_str_digits()} digits", node.start_mark
-        ) from None
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if mark is not None and problem:
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return " ".join(str(exc).split())
-
-
 def _validation_problem(exc: ValidationError) -> str:
     """The first validation error as `field.path: message`, e.g. `licences[2].match[0]: …`."""
     errors = exc.errors()
@@ -566,61 +495,3 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
         candidates = get_args(field.annotation) or (field.annotation,)
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
     return model
-
-
-def _shipped_dir() -> Path:
-    """The policies shipped with stylevault: the package `stylevault.policies`."""
-    return Path(str(resources.files("stylevault.policies")))
-
-
-def _search_dirs() -> list[tuple[str, Path]]:
-    """Where a policy name is looked up, in order, each with how a message names it."""
-    found = []
-    env = os.environ.get("STYLEVAULT_POLICIES", "").strip()
-    if env:
-        found.append((f"$STYLEVAULT_POLICIES ({env})", Path(env)))
-    found.append(("./policies", Path.cwd() / "policies"))
-    found.append((f"the shipped policies ({_shipped_dir()})", _shipped_dir()))
-    return found
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _policy_files() -> dict[str, Path]:
-    """Every policy file a name can reach: the first directory holding a name wins."""
-    files: dict[str, Path] = {}
-    for _, folder in _search_dirs():
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.yaml")):
-                files.setdefault(path.stem, path)
-    return files
-
-
-def load_policy(name_or_path: str) -> Policy:
-    """A policy by path (`x/y.yaml`) or by name, looked up in $STYLEVAULT_POLICIES, ./policies, then the
-    policies shipped with stylevault."""
-    text = name_or_path.strip()
-    if text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
-        path = Path(text)
-        if not path.is_file():
-            raise BadInput(f"{text}: no such policy file")
-        return Policy.from_file(path, text)
-    if not NAME.match(text):
-        raise BadInput(f"policy {name_or_path!r}: not a policy name or a path to a .yaml file")
-    for _, folder in _search_dirs():
-        path = folder / f"{text}.yaml"
-        if path.is_file():
-            return Policy.from_file(path, _shown(path))
-    looked = ", ".join(label for label, _ in _search_dirs())
-    available = ", ".join(sorted(_policy_files())) or "none"
-    raise BadInput(f"unknown policy {text!r}: looked in {looked}; available: {available}")
-
-
-def list_policies() -> list[Policy]:
-    """Every policy reachable by name, by name; a broken file is an error, not a gap in the list."""
-    return [Policy.from_file(path, _shown(path)) for _, path in sorted(_policy_files().items())]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from stylevault.governance.catalogue.models import IndexBuild, PolicyText, utcnow
+from stylevault.governance.catalogue.models import utcnow
+from stylevault.governance.catalogue.output_models import IndexBuild, PolicyText
 from stylevault.governance.errors import BadInput
-from stylevault.governance.rules.policy import Policy, load_policy
+from stylevault.governance.rules.policy import Policy
+from stylevault.governance.rules.policy_files import load_policy
 
 
 def record(session: Session, policy: Policy) -> None:

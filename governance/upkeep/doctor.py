@@ -24,7 +24,8 @@ from sqlmodel import Session
 
 from stylevault.governance.catalogue import actors, audit, liveness
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import GenerationRun, IndexBuild, IngestRun, utcnow
+from stylevault.governance.catalogue.models import IngestRun, utcnow
+from stylevault.governance.catalogue.output_models import GenerationRun, IndexBuild
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index.builds import FORMAT as INDEX_FORMAT
 from stylevault.governance.index.builds import MANIFEST

@@ -10,20 +10,16 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from stylevault.governance.catalogue.models import (
-    Actor,
+from stylevault.governance.catalogue.models import Actor, Image, Licence, StyleSet, StyleSetMember
+from stylevault.governance.catalogue.output_models import (
     GenerationOutput,
     GenerationRun,
-    Image,
     IndexBuild,
-    Licence,
     OutputNeighbour,
-    StyleSet,
-    StyleSetMember,
 )
 from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import listing as output_listing
 from stylevault.governance.outputs import runs as output_runs
-from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.views import images
 from stylevault.governance.web.desk import NotFound, whole_number
 
@@ -239,7 +235,9 @@ def run_detail(session: Session, run_id: str) -> dict:
         for out in made
     ]
     build = session.get(IndexBuild, run.index_build_id)
-    reviews = {record["output_id"]: outputs.review_of(session, record["output_id"]) for record in records}
+    reviews = {
+        record["output_id"]: output_listing.review_of(session, record["output_id"]) for record in records
+    }
     return {
         "reviews": reviews,
         "run": shared,

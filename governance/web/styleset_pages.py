@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.errors import BadInput
-from stylevault.governance.rules.policy import REASON_TEXT, list_policies, load_policy
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import REASON_TEXT
 from stylevault.governance.web.desk import (
     Form,
     Me,
