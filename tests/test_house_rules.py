@@ -18,7 +18,6 @@ OVER = {
     "governance/demo/run.py:build_demo_models",
     "governance/demo/run.py:_run_demo",
     "governance/index/builds.py:build",
-    "governance/ingest/run.py:ingest",
     "governance/outputs/runs.py:_record",
     "governance/outputs/runs.py:_insert",
     "generation/compvis.py",

@@ -107,6 +107,17 @@ def _progress():
     return Progress(*columns, transient=True)
 
 
+def _checked_root(path: str | os.PathLike, manifest: str | os.PathLike | None) -> Path:
+    root = Path(path)
+    if not root.exists():
+        raise BadInput(f"{path}: no such file or folder")
+    if problem := name_problem(str(root.resolve())):
+        raise BadInput(f"{printable(str(root.resolve()))}: {problem}")
+    if manifest is not None and not root.is_dir():
+        raise BadInput(f"{path}: with --manifest, PATH must be the folder the manifest's paths start from")
+    return root
+
+
 def ingest(
     catalogue: Catalogue,
     actor_name: str | None,
@@ -121,13 +132,7 @@ def ingest(
 ) -> Summary:
     """Ingest a folder (or one file), or the files a manifest lists relative to `path`."""
     started = time.perf_counter()
-    root = Path(path)
-    if not root.exists():
-        raise BadInput(f"{path}: no such file or folder")
-    if problem := name_problem(str(root.resolve())):
-        raise BadInput(f"{printable(str(root.resolve()))}: {problem}")
-    if manifest is not None and not root.is_dir():
-        raise BadInput(f"{path}: with --manifest, PATH must be the folder the manifest's paths start from")
+    root = _checked_root(path, manifest)
     rows = read_manifest(Path(manifest)) if manifest is not None else None
     with ExitStack() as alive:
         with catalogue.write() as session:
