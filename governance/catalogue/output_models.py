@@ -197,7 +197,7 @@ class OutputScore(SQLModel, table=True):
 
 class OutputDecision(SQLModel, table=True):
     """One review decision on an output (append-only): release, withhold, or reopen after a source
-    image was revoked."""
+    image stopped being cleared under its index's policy."""
 
     __tablename__ = "output_decision"
     __table_args__ = (

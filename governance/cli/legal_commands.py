@@ -99,7 +99,14 @@ def licence_set(
     recorded = cat.transact(record)
     if as_json:
         if image is not None and not dry_run:
-            print_json({"id": recorded.images[0]["id"], **recorded.images[0]["after"]})
+            print_json(
+                {
+                    "id": recorded.images[0]["id"],
+                    **recorded.images[0]["after"],
+                    "stale_indexes": recorded.stale_indexes,
+                    "reopened_outputs": recorded.reopened_outputs,
+                }
+            )
         else:
             print_json(recorded.as_dict())
         return
@@ -124,13 +131,21 @@ def _print_recorded(recorded, *, single: bool) -> None:
         for (status, spdx, raw), ids in sorted(groups.items(), key=lambda g: -len(g[1])):
             was = f"{status} {spdx or '-'} (as found: {raw!r})"
             _say(f"  {len(ids)} {'were' if not recorded.dry_run else 'now'} {was}: images {id_ranges(ids)}")
-    for index_id in recorded.stale_indexes:
-        _say(f"  index {index_id} is now stale")
+    _print_consequences(recorded)
     if recorded.dry_run:
         held = recorded.indexes_to_rejudge
         if held:
             _say(f"  indexes holding these images, re-judged when applied: {', '.join(held)}")
         _say("dry run: nothing changed")
+
+
+def _print_consequences(done) -> None:
+    """What a change in images' standing did (governance/standing): stale indexes, reopened outputs."""
+    for index_id in done.stale_indexes:
+        _say(f"  index {index_id} is now stale")
+    if done.reopened_outputs:
+        outputs = ", ".join(str(i) for i in done.reopened_outputs)
+        _say(f"  released outputs back to pending: {outputs}")
 
 
 # ------------------------------------------------------------------ review
@@ -157,11 +172,7 @@ def _print_decision(decision, review) -> None:
     for kind, count in why.most_common():
         ids = [s["id"] for s in decision.skipped if s["why"] == kind]
         _say(f"  skipped {count} {labels.get(kind, kind)}: images {id_ranges(ids)}")
-    for index_id in decision.stale_indexes:
-        _say(f"  index {index_id} is now stale")
-    if decision.reopened_outputs:
-        outputs = ", ".join(str(i) for i in decision.reopened_outputs)
-        _say(f"  released outputs back to pending: {outputs}")
+    _print_consequences(decision)
     if decision.dry_run:
         _say("dry run: nothing changed")
 

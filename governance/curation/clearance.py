@@ -4,6 +4,10 @@ Set-based (STYLE.md): a million members carry only a handful of distinct licence
 data-mining values, so each distinct one is judged once in Python (`Policy.judge`) and the results
 become literals in one SQL CASE that mirrors `Policy.excluded_by_state` in the same order. The
 database classifies every member; Python only streams the rows out.
+
+`not_cleared` is the one question every later judgement asks (an index build's recheck at commit,
+`index verify` on the day, and governance/standing when an image's standing changes): which of these
+members does this policy not clear, and why.
 """
 
 from __future__ import annotations
@@ -42,16 +46,34 @@ class Check:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class NotCleared:
+    """A member a policy does not clear: the reason code (vocabulary.REASONS) and the words for it."""
+
+    image_id: int
+    reason: str
+    detail: str
+
+
 @dataclass
 class _Plan:
     query: sa.Select
     judgements: dict[str | None, Judgement]
 
+    def detail(self, spdx: str | None, reason: str) -> str:
+        judgement = self.judgements.get(spdx)
+        licence_detail = judgement.reason if judgement and reason == "licence-excluded" else None
+        return licence_detail or REASON_TEXT[reason]
 
-def _plan(session: Session, policy: Policy, version_id: int, on: date) -> _Plan:
+
+def _plan(session: Session, policy: Policy, version_id: int, on: date | None, among=None) -> _Plan:
+    """The members of `version_id` (of `among` only, ids or a SELECT of ids, when given), each with
+    the reason `policy` excludes it or NULL; `on=None` leaves the day, and so expiry, out."""
     vm, image, lic = StyleSetVersionMember.__table__, Image.__table__, Licence.__table__
     joined = vm.join(image, image.c.id == vm.c.image_id).join(lic, lic.c.image_id == vm.c.image_id)
     in_version = vm.c.version_id == version_id
+    if among is not None:
+        in_version = sa.and_(in_version, vm.c.image_id.in_(among))
 
     expressions = session.execute(sa.select(lic.c.spdx).select_from(joined).where(in_version).distinct())
     judgements = {spdx: policy.judge(spdx) for spdx in expressions.scalars()}
@@ -75,7 +97,8 @@ def _plan(session: Session, policy: Policy, version_id: int, on: date) -> _Plan:
         whens.append((lic.c.opt_out.is_(True), "opted-out"))
     if policy.data_mining_reservation == "exclude" and reserved:
         whens.append((lic.c.data_mining.in_(reserved), "data-mining-reserved"))
-    whens.append((sa.and_(lic.c.expires_on.is_not(None), lic.c.expires_on < on), "expired"))
+    if on is not None:
+        whens.append((sa.and_(lic.c.expires_on.is_not(None), lic.c.expires_on < on), "expired"))
     if refused:
         whens.append((lic.c.spdx.in_(refused), "licence-excluded"))
     reason = sa.case(*whens, else_=sa.null()).label("reason")
@@ -141,12 +164,32 @@ def members(
     query = sa.select(members).where(wanted).order_by(members.c.image_id)
     for row in session.execute(query.execution_options(yield_per=STREAM_CHUNK)):
         item = dict(row._mapping)
-        judgement = plan.judgements.get(item["spdx"])
         if cleared:
+            judgement = plan.judgements[item["spdx"]]
             item["obligations"] = list(judgement.obligations)
             item["relied_on"] = judgement.chosen
             del item["reason"]
         else:
-            licence_detail = judgement.reason if judgement and item["reason"] == "licence-excluded" else None
-            item["detail"] = licence_detail or REASON_TEXT[item["reason"]]
+            item["detail"] = plan.detail(item["spdx"], item["reason"])
         yield item
+
+
+def not_cleared(
+    session: Session, policy: Policy, version_id: int, *, among, on: date | None, limit: int | None = None
+) -> list[NotCleared]:
+    """The members of style-set version `version_id` among `among` (image ids, or a SELECT of them)
+    that `policy` does not clear on `on`, in image-id order, with why: one SELECT whatever their
+    number. With `on=None` the day is not asked: what is known of each image decides (its state,
+    licence, opt-out, reservation), and an expiry does not."""
+    plan = _plan(session, policy, version_id, on, among)
+    members = plan.query.subquery()
+    query = (
+        sa.select(members.c.image_id, members.c.spdx, members.c.reason)
+        .where(members.c.reason.is_not(None))
+        .order_by(members.c.image_id)
+        .limit(limit)
+    )
+    return [
+        NotCleared(row.image_id, row.reason, plan.detail(row.spdx, row.reason))
+        for row in session.execute(query)
+    ]

@@ -12,8 +12,9 @@ writes, to a temporary folder renamed into place at the end:
 
 The build is recorded in the catalogue (with every member) and the audit chain. A build goes stale,
 recorded and audited, when one of its members stops being cleared: revoked, its licence changed to
-one the policy refuses, expired, opted out. Revocations and licence changes mark it at once;
-`verify` re-judges every member on the day and marks what time alone changed (expiry).
+one the policy refuses, expired, opted out. A change in an image's standing marks it at once
+(governance/standing); `verify` re-judges every member on the day and marks what time alone changed
+(expiry).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from stylevault.governance.catalogue.output_models import IndexBuild, IndexMembe
 from stylevault.governance.curation import clearance
 from stylevault.governance.curation.stylesets import resolve_version
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.index import copyhash, encoders
+from stylevault.governance.index import copyhash, encoders, staleness
 from stylevault.governance.pictures import imaging
 from stylevault.governance.rules import policy_texts
 from stylevault.governance.rules.policy import Policy
@@ -190,7 +191,6 @@ def build(
             manifest_sha256 = sha256_file(tmp / MANIFEST)
             with catalogue.write() as session:
                 _lock_members(session, names["version_id"])
-                _still_cleared(session, policy, ref, on, members)
                 actor = actors.require(session, actor_name, "index.build")
                 policy_texts.record(session, policy)
                 record = IndexBuild(
@@ -215,6 +215,7 @@ def build(
                         for i, m in enumerate(members)
                     ],
                 )
+                _still_cleared(session, policy, ref, on, record)
                 audit.record(
                     session,
                     actor.name,
@@ -249,7 +250,8 @@ def _lock_members(session: Session, version_id: int) -> None:
     """Share-lock the version's image rows, then their licence rows (id order, images before
     licences, as review and licence changes take theirs) until the record commits: a revocation or
     licence change either committed first, and the recheck below sees it, or waits for the record,
-    and its restale then finds this index. (SQLite's writer lock already serialises the two.)"""
+    and its re-judging (governance/standing) then finds this index. (SQLite's writer lock already
+    serialises the two.)"""
     vm, image, lic = StyleSetVersionMember.__table__, Image.__table__, Licence.__table__
     for table, key in ((image, image.c.id), (lic, lic.c.image_id)):
         session.execute(
@@ -261,10 +263,13 @@ def _lock_members(session: Session, version_id: int) -> None:
         )
 
 
-def _still_cleared(session: Session, policy: Policy, ref: str, on: date, members: list[dict]) -> None:
-    """Embedding takes time: refuse to record a build if the cleared set moved meanwhile."""
-    now = [m["image_id"] for m in clearance.members(session, policy, ref, cleared=True, on=on)]
-    if now != [m["image_id"] for m in members]:
+def _still_cleared(session: Session, policy: Policy, ref: str, on: date, record: IndexBuild) -> None:
+    """Embedding takes time: refuse to record a build if the cleared set moved meanwhile. Asked of
+    the members just recorded (the refusal rolls them back): none of them may have lost its
+    clearance (`clearance.not_cleared`) and no other member of the version may have gained it."""
+    held = staleness.members_of(record)
+    lost = clearance.not_cleared(session, policy, record.styleset_version_id, among=held, on=on, limit=1)
+    if lost or clearance.check(session, policy, ref, on=on).cleared != record.members:
         raise Refused("the cleared members changed while the index was being built; run the build again")
 
 
@@ -362,12 +367,6 @@ def _write(
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return manifest
-
-
-# ---------------------------------------------------------------- going stale
-
-
-# ---------------------------------------------------------------- verify
 
 
 # ---------------------------------------------------------------- listing

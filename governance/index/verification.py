@@ -1,6 +1,7 @@
 """Verifying an index folder: every file hash, the manifest against the catalogue's record and members,
-the arrays' shapes, and every member re-judged on the day (what time alone changed, an expiry, is
-marked stale here)."""
+the arrays' shapes, and every member re-judged on the day under the policy text the index was built
+under (`clearance.not_cleared`, one SELECT): what time alone changed, an expiry, is marked stale here.
+An expiry reopens no released output; governance/standing says why."""
 
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import Image, StyleSet, StyleSetVersion
+from stylevault.governance.catalogue.models import Image
 from stylevault.governance.catalogue.output_models import IndexBuild, IndexMember
-from stylevault.governance.curation import clearance
 from stylevault.governance.errors import BadInput
+from stylevault.governance.index import staleness
 from stylevault.governance.index.builds import FILES, FORMAT, HASHES, MANIFEST, sha256_file
-from stylevault.governance.index.staleness import mark_stale
 from stylevault.governance.rules import policy_texts
 
 
@@ -109,7 +109,7 @@ def verify(
         if reason:
             with catalogue.write() as session:
                 fresh = session.get(IndexBuild, record.id)
-                mark_stale(session, actor or "system:index-verify", [fresh], reason)
+                staleness.mark_stale(session, actor or "system:index-verify", [fresh], reason)
             result.stale = reason
     if result.stale:
         problems.append(f"stale: {result.stale}")
@@ -144,17 +144,7 @@ def _live_staleness(catalogue: Catalogue, record: IndexBuild, on: date, result: 
         difference = policy_texts.file_difference(record)
         if difference:
             result.differences.append(difference)
-        version = session.get(StyleSetVersion, record.styleset_version_id)
-        styleset = session.get(StyleSet, version.styleset_id)
-        ref = f"{styleset.name}@{version.version}"
-        member = IndexMember.__table__
-        held = set(
-            session.execute(sa.select(member.c.image_id).where(member.c.build_id == record.id)).scalars()
-        )
-        for row in clearance.members(session, policy, ref, cleared=False, on=on):
-            if row["image_id"] in held:
-                return f"image {row['image_id']} is no longer cleared under {policy.name} ({row['detail']})"
-    return None
+        return staleness.no_longer_cleared(session, record, policy, staleness.members_of(record), on)
 
 
 def _check_arrays(folder: Path, manifest: dict) -> list[str]:

@@ -19,13 +19,13 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import audit, limits
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
-from stylevault.governance.index import staleness
 from stylevault.governance.ingest.examine import Examined, Failed
 from stylevault.governance.ingest.manifest import parse_bool
 from stylevault.governance.ingest.offers import Offer, printable
 from stylevault.governance.ingest.summary import Summary
 from stylevault.governance.rules import licences
 from stylevault.governance.rules.aliases import AliasTable
+from stylevault.governance.standing.rejudge import rejudge
 
 SOURCE_FIELDS = (
     "path",
@@ -275,9 +275,7 @@ class BatchWriter:
             session.execute(sa.insert(Licence.__table__), inserts)
         if rederived:
             session.flush()
-            staleness.restale(
-                session, self.actor_name, rederived, f"licence re-derived by ingest run {self.run_id}"
-            )
+            rejudge(session, self.actor_name, rederived, f"licence re-derived by ingest run {self.run_id}")
 
     def _rejections(self, session: Session, failed, changes) -> None:
         if not failed:

@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Actor, Licence, LicenceAlias, Source, utcnow
 from stylevault.governance.errors import BadInput
-from stylevault.governance.index import staleness
 from stylevault.governance.rules import aliases, licences
 from stylevault.governance.rules.aliases import AliasTable
+from stylevault.governance.standing.rejudge import rejudge
 
 MAX_TEXT = 200
 
@@ -191,5 +191,5 @@ def rederive(
     audit.record(session, actor_name, changes)
     if changed:
         session.flush()
-        staleness.restale(session, actor_name, changed, why)
+        rejudge(session, actor_name, changed, why)
     return changed

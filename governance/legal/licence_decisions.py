@@ -1,14 +1,15 @@
 """Legal's verified record of a licence: one licence, with its evidence, for one image or many.
 
-Recording a licence re-judges the indexes holding the images (a licence the index's policy no
-longer clears marks it stale), in the same transaction.
+Recording a licence re-judges the images in the same transaction (governance/standing): an index
+whose policy no longer clears one of them goes stale, and a released output that retrieved one goes
+back to pending.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,18 +21,21 @@ from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import staleness
 from stylevault.governance.rules import licences
+from stylevault.governance.standing.rejudge import rejudge
 
 
 @dataclass
 class Recorded:
     """A licence legal recorded for a set of images: each image with its licence before and after,
-    the indexes that went stale, and for a dry run the fresh indexes the change would re-judge."""
+    the indexes that went stale and the released outputs sent back to pending, and for a dry run the
+    fresh indexes the change would re-judge."""
 
     spdx: str
     images: list[dict]
     stale_indexes: list[str]
     dry_run: bool = False
     indexes_to_rejudge: list[str] | None = None
+    reopened_outputs: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,9 +105,9 @@ def record_verified(
             [audit.Change("licence.set", "image", i, before, after) for i, before, after in batch],
         )
         what = f"image {batch_ids[0]}" if len(ids) == 1 else f"{len(ids)} images"
-        recorded.stale_indexes += staleness.restale(
-            session, actor.name, batch_ids, f"licence of {what} set to {spdx}"
-        )
+        done = rejudge(session, actor.name, batch_ids, f"licence of {what} set to {spdx}")
+        recorded.stale_indexes += done.stale_indexes
+        recorded.reopened_outputs += done.reopened_outputs
     return recorded
 
 

@@ -23,8 +23,7 @@ from sqlmodel import Session
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
 from stylevault.governance.errors import BadInput, Refused
-from stylevault.governance.index import staleness
-from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.standing.rejudge import rejudge
 from stylevault.governance.views.images import matching_ids, resolve_many
 
 TARGET = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
@@ -207,10 +206,13 @@ def _apply(session: Session, actor, decision: str, judged: list, reason: str | N
 
 def _after_revocation(session: Session, actor, result: Decision, reason: str | None) -> None:
     """A revocation marks stale every index it un-clears and reopens the outputs that used it (rule 7)."""
-
     ids = [image["id"] for image in result.changed]
     named = ", ".join(str(i) for i in ids)
-    result.stale_indexes = staleness.restale(session, actor.name, ids, f"revoked image {named} ({reason})")
-    result.reopened_outputs = outputs.reopen_for_revoked(
-        session, actor, ids, f"source image {named} revoked ({reason})"
+    done = rejudge(
+        session,
+        actor.name,
+        ids,
+        f"revoked image {named} ({reason})",
+        reopen_why=f"source image {named} revoked ({reason})",
     )
+    result.stale_indexes, result.reopened_outputs = done.stale_indexes, done.reopened_outputs

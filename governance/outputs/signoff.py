@@ -5,7 +5,9 @@
   could not be computed) is released only by legal with an explicit `--override REASON`.
 - `withhold` takes a pending or released output out of use, with a reason; a withheld output is not
   released again (a release is refused with its history).
-- A revoked source image moves every released output that retrieved it back to pending (`reopen`).
+- A released output that retrieved an image no longer cleared under its index's policy (revoked, its
+  licence changed to one the policy excludes, opted out) goes back to pending (`reopen`, called by
+  governance/standing).
 - `score` computes an output's scores again (or for the first time) from its run's index.
 
 Each output of a bulk release or withhold is decided on its own: the allowed ones change, every
@@ -357,25 +359,21 @@ def withhold(session: Session, actor_name: str | None, refs: list[str], reason: 
     return {"withheld": done, "refused": []}
 
 
-def reopen_for_revoked(session: Session, actor: Actor, image_ids: list[int], reason: str) -> list[int]:
-    """Every released output that retrieved one of the revoked images goes back to pending."""
-    n, r = OutputNeighbour.__table__, OutputReview.__table__
-    ids = sorted(
-        session.scalars(
-            sa.select(r.c.output_id)
-            .where(r.c.state == "released")
-            .where(r.c.output_id.in_(sa.select(n.c.output_id).where(n.c.image_id.in_(image_ids))))
-        ).all()
-    )
+def reopen(session: Session, actor: Actor, reasons: dict[int, str]) -> list[int]:
+    """Send each named output that is released back to pending, with its reason (governance/standing
+    decides which: those that retrieved an image no longer cleared under their index's policy).
+    Returns the ids moved, in id order."""
+    moved = []
     for review in session.scalars(
         sa.select(OutputReview)
-        .where(OutputReview.output_id.in_(ids))
+        .where(OutputReview.output_id.in_(sorted(reasons)), OutputReview.state == "released")
         .order_by(OutputReview.output_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ):
-        _move(session, actor, review, "reopen", "pending", reason)
-    return ids
+        _move(session, actor, review, "reopen", "pending", reasons[review.output_id])
+        moved.append(review.output_id)
+    return moved
 
 
 # ---------------------------------------------------------------- reading

@@ -54,7 +54,7 @@ CC_PUBLICDOMAIN_URL = re.compile(
     r"^(?:https?://)?(?:www\.)?creativecommons\.org/publicdomain/(?P<kind>zero|mark)/1\.0"
     r"(?:/(?:deed\.[\w-]+|legalcode(?:\.[\w-]+)?)?)?/?$"
 )
-BATCH = 1000  # licence rows per UPDATE and per restale: under every bound-parameter limit
+BATCH = 1000  # licence rows per UPDATE and per re-judging: under every bound-parameter limit
 SPDX_URL = re.compile(r"^(?:https?://)?(?:www\.)?spdx\.org/licenses/(?P<id>[\w.+-]+?)(?:\.html|\.json)?/?$")
 # Operators between operands: SPDX's AND / OR / WITH and DEP-5's and / or / with, any case.
 OPERATOR = re.compile(r"(\(|\)|\s+(?:and|or|with)\s+)", re.IGNORECASE)

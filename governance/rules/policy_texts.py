@@ -1,6 +1,6 @@
 """The policy a build was made under, kept in the catalogue by its sha256 (migration 0011).
 
-A build is judged later (verify, a revocation's restale) by the exact text it was built under, never
+A build is judged later (verify, governance/standing) by the exact text it was built under, never
 by whichever file of that name the caller's policy search path happens to find: a changed or
 shadowing file is reported as a difference, and marks nothing stale.
 """
