@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 NAMING = {
@@ -43,6 +44,11 @@ REJECTION_REASONS = (
     "unreadable-name",
     "too-large",
 )
+
+
+# Lists and objects the catalogue stores whole (a run's record, a neighbour's obligations, a score's
+# thresholds and flags): JSON on SQLite, JSONB on PostgreSQL, read back as Python values.
+JSON_VALUE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
@@ -170,7 +176,8 @@ class Source(SQLModel, table=True):
     licence_expires: date | None = Field(default=None)
     opt_out: bool = Field(default=False, nullable=False)
     retrieved_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    # {"manifest": {...raw row...}, "embedded": {...rights metadata read from the file...}}
+    # {"manifest": {...raw row...}, "embedded": {...rights metadata read from the file...}}. Plain JSON
+    # (`json` on PostgreSQL, not JSONB): kept as found, its key order and any \u0000 in it included.
     raw_metadata: dict = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
 
 
