@@ -318,6 +318,11 @@ def json_cells(cat: Catalogue) -> dict[str, list]:
         }
 
 
+def parsed(cells: dict[str, list]) -> dict[str, list]:
+    """Each cell read the way 0013's code read it: text holding JSON."""
+    return {table: [tuple(json.loads(cell) for cell in row) for row in rows] for table, rows in cells.items()}
+
+
 def test_json_columns_of_a_catalogue_made_at_0013_convert_in_place(fresh, tmp_path):
     """A catalogue whose runs, neighbours and scores hold JSON as text (as 0013 stored them) comes up
     with the same values as JSON, readable and verifying, and goes back to text."""
@@ -325,8 +330,12 @@ def test_json_columns_of_a_catalogue_made_at_0013_convert_in_place(fresh, tmp_pa
     populate(fresh, tmp_path)
     fresh.downgrade("0013_input_limits")
     as_text = json_cells(fresh)
-    assert all(as_text.values()) and all(isinstance(cell, str) for rows in as_text.values() for row in rows for cell in row)
-    values = {table: [tuple(json.loads(cell) for cell in row) for row in rows] for table, rows in as_text.items()}
+    assert all(as_text.values()) and all(
+        isinstance(cell, str) for rows in as_text.values() for row in rows for cell in row
+    )
+    values = {
+        table: [tuple(json.loads(cell) for cell in row) for row in rows] for table, rows in as_text.items()
+    }
     assert values["output_neighbour"][0] == ([],)  # CC0: nothing owed
     assert values["generation_run"][0][0]["prompt"] == "a study"
     fresh.upgrade()
@@ -341,7 +350,9 @@ def test_json_columns_of_a_catalogue_made_at_0013_convert_in_place(fresh, tmp_pa
     assert shown.scores["thresholds"] == values["output_score"][0][0]
     assert shown.neighbours[0].obligations == []
     fresh.downgrade("0013_input_limits")
-    assert {t: [tuple(json.loads(c) for c in row) for row in rows] for t, rows in json_cells(fresh).items()} == values
+    assert {
+        t: [tuple(json.loads(c) for c in row) for row in rows] for t, rows in json_cells(fresh).items()
+    } == values
     fresh.upgrade()
     assert_schema_is_head(fresh, fresh_audit=False)
 

@@ -99,7 +99,7 @@ def test_every_output_is_scored_under_the_policy_and_starts_pending(reviewed, tm
         review_row = state_of(catalogue, row.output_id)
         assert review_row.state == "pending" and review_row.flagged == row.flagged
     with catalogue.read() as session:
-        shown = provenance.show(session, tmp_path / "out" / made.files[0])
+        shown = provenance.show(session, tmp_path / "out" / made.files[0]).as_dict()
     assert shown["review"]["state"] == "pending"
     assert shown["scores"]["policy_name"] == "review" and shown["decisions"] == []
 

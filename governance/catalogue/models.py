@@ -7,6 +7,7 @@ Every constraint is named (see NAMING) so Alembic can drop and recreate it on bo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -46,9 +47,26 @@ REJECTION_REASONS = (
 )
 
 
-# Lists and objects the catalogue stores whole (a run's record, a neighbour's obligations, a score's
-# thresholds and flags): JSON on SQLite, JSONB on PostgreSQL, read back as Python values.
-JSON_VALUE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+class JSONValue(sa.types.TypeDecorator):
+    """A list or object the catalogue stores whole (a run's record, a neighbour's obligations, a
+    score's thresholds and flags), written and read as Python values. JSONB on PostgreSQL; on SQLite,
+    whose JSON is text anyway, TEXT holding JSON: a type change there means rebuilding the table,
+    which SQLite cannot do to a table others reference while foreign keys are on (0014_json_columns)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(postgresql.JSONB() if dialect.name == "postgresql" else sa.Text())
+
+    def process_bind_param(self, value, dialect):
+        return value if value is None or dialect.name == "postgresql" else json.dumps(value)
+
+    def process_result_value(self, value, dialect):
+        return value if value is None or dialect.name == "postgresql" else json.loads(value)
+
+
+JSON_VALUE = JSONValue()
 
 
 def utcnow() -> datetime:

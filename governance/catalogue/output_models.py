@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from stylevault.governance.catalogue.models import (
-    OUTPUT_ACTIONS,
     JSON_VALUE,
+    OUTPUT_ACTIONS,
     OUTPUT_STATES,
     SCORE_STATUSES,
     check_in,

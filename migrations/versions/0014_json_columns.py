@@ -1,20 +1,19 @@
-"""JSON columns: lists and objects stored whole are JSON values, not text holding JSON.
+"""JSON columns: lists and objects stored whole are JSON values, not text the code parses.
 
 A run's record, each neighbour's obligations and each score's thresholds and flags were Text that
-the code turned into values with json.dumps/loads wherever it read them. They become JSON on SQLite
-and JSONB on PostgreSQL, converted in place (every stored text is already JSON). The audit log's
-before/after stay text: they are the exact canonical JSON its hash chain covers.
-
-SQLite cannot change a column's type, so batch mode rebuilds each table; the rebuild drops the
-append-only triggers with the old table, so they are made again, and generation_run (which
-generation_output references) is dropped and renamed with foreign keys deferred to the commit.
+the code turned into values with json.dumps/loads wherever it read them; the models now declare them
+once as models.JSONValue. On PostgreSQL they become JSONB, converted in place (every stored text is
+already JSON). On SQLite they stay TEXT holding JSON, which is all SQLite's JSON is: changing the
+declared type means rebuilding the table, and dropping the old generation_run counts every
+generation_output row as a broken foreign key (foreign keys cannot be turned off inside the
+migration's transaction), so nothing changes there. The audit log's before/after stay text: they
+are the exact canonical JSON its hash chain covers.
 
 Revision ID: 0014_json_columns
 Revises: 0013_input_limits
 Create Date: 2026-12-04
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_json_columns"
@@ -27,35 +26,19 @@ COLUMNS = {
     "output_neighbour": ("obligations",),
     "output_score": ("thresholds", "flags"),
 }
-SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER {table}_append_only_{verb.lower()} BEFORE {verb} ON {table}
-        BEGIN SELECT RAISE(ABORT, 'provenance records are append-only'); END"""
-    for table in COLUMNS
-    for verb in ("UPDATE", "DELETE")
-]
 
 
-def _convert(to_json: bool) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        kind = "jsonb" if to_json else "text"
-        for table, columns in COLUMNS.items():
-            changes = ", ".join(f"ALTER COLUMN {c} TYPE {kind} USING {c}::{kind}" for c in columns)
-            op.execute(f"ALTER TABLE {table} {changes}")
+def _convert(kind: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
         return
-    old, new = (sa.Text(), sa.JSON()) if to_json else (sa.JSON(), sa.Text())
-    op.execute("PRAGMA defer_foreign_keys = ON")
     for table, columns in COLUMNS.items():
-        with op.batch_alter_table(table) as batch:
-            for column in columns:
-                batch.alter_column(column, existing_type=old, type_=new, existing_nullable=False)
-    for statement in SQLITE_TRIGGERS:
-        op.execute(statement)
+        changes = ", ".join(f"ALTER COLUMN {c} TYPE {kind} USING {c}::{kind}" for c in columns)
+        op.execute(f"ALTER TABLE {table} {changes}")
 
 
 def upgrade() -> None:
-    _convert(to_json=True)
+    _convert("jsonb")
 
 
 def downgrade() -> None:
-    _convert(to_json=False)
-
+    _convert("text")
