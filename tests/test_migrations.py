@@ -307,15 +307,17 @@ JSON_COLUMNS = {
 }
 
 
-def json_cells(cat: Catalogue) -> dict[str, list]:
+def json_cells(cat: Catalogue, *, typed: bool = False) -> dict[str, list]:
+    """The JSON columns' cells in primary-key order: as the driver returns them, or through the
+    models' column types."""
+    found = {}
     with cat.engine.connect() as connection:
-        return {
-            table: [
-                tuple(row)
-                for row in connection.exec_driver_sql(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1")
-            ]
-            for table, columns in JSON_COLUMNS.items()
-        }
+        for name, columns in JSON_COLUMNS.items():
+            table = SQLModel.metadata.tables[name]
+            chosen = [table.c[c] if typed else sa.literal_column(c) for c in columns]
+            query = sa.select(*chosen).select_from(table).order_by(*table.primary_key.columns)
+            found[name] = [tuple(row) for row in connection.execute(query)]
+    return found
 
 
 def parsed(cells: dict[str, list]) -> dict[str, list]:
@@ -325,34 +327,25 @@ def parsed(cells: dict[str, list]) -> dict[str, list]:
 
 def test_json_columns_of_a_catalogue_made_at_0013_convert_in_place(fresh, tmp_path):
     """A catalogue whose runs, neighbours and scores hold JSON as text (as 0013 stored them) comes up
-    with the same values as JSON, readable and verifying, and goes back to text."""
+    with the same values, read as JSON, still verifying, and goes back to text."""
     fresh.upgrade()
     populate(fresh, tmp_path)
     fresh.downgrade("0013_input_limits")
     as_text = json_cells(fresh)
-    assert all(as_text.values()) and all(
-        isinstance(cell, str) for rows in as_text.values() for row in rows for cell in row
-    )
-    values = {
-        table: [tuple(json.loads(cell) for cell in row) for row in rows] for table, rows in as_text.items()
-    }
+    assert all(as_text.values())
+    values = parsed(as_text)
     assert values["output_neighbour"][0] == ([],)  # CC0: nothing owed
     assert values["generation_run"][0][0]["prompt"] == "a study"
     fresh.upgrade()
     assert_schema_is_head(fresh, fresh_audit=False)
-    with fresh.engine.connect() as connection:
-        for table, columns in JSON_COLUMNS.items():
-            rows = connection.execute(sa.select(*(SQLModel.metadata.tables[table].c[c] for c in columns)))
-            assert [tuple(row) for row in rows] == values[table]
+    assert json_cells(fresh, typed=True) == values
     with fresh.read() as session:
         assert audit.verify(session).ok
         shown = listing.show(session, "1")
     assert shown.scores["thresholds"] == values["output_score"][0][0]
     assert shown.neighbours[0].obligations == []
     fresh.downgrade("0013_input_limits")
-    assert {
-        t: [tuple(json.loads(c) for c in row) for row in rows] for t, rows in json_cells(fresh).items()
-    } == values
+    assert parsed(json_cells(fresh)) == values
     fresh.upgrade()
     assert_schema_is_head(fresh, fresh_audit=False)
 

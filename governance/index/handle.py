@@ -132,11 +132,8 @@ class IndexHandle:
         )
 
     def centroid(self) -> np.ndarray:
-        """(D,) float32: the members' mean direction, as the build recorded it in the manifest; an index
-        built before that has it computed from the vector file (a chunked pass over the memory map)."""
-        if "centroid" in self.manifest:
-            return np.asarray(self.manifest["centroid"], dtype=np.float32)
-        return index.centroid(self._vectors)
+        """(D,) float32: the members' mean direction, as the build recorded it in the manifest."""
+        return np.asarray(self.manifest["centroid"], dtype=np.float32)
 
     def member(self, image_id: int) -> Member:
         position = int(self._positions(np.array([image_id]))[0])
