@@ -85,7 +85,7 @@ def _reference(session, policy, image_ids):
     """Policy.decide for each member, from what `images show` reports: the one-image reference."""
     found = {}
     for image_id in image_ids:
-        shown = images.show(session, images.resolve(session, str(image_id)))
+        shown = images.show(session, images.resolve(session, str(image_id))).as_dict()
         lic = shown["licence"]
         found[image_id] = policy.decide(
             state=shown["state"],

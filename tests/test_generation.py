@@ -193,12 +193,12 @@ def test_show_affected_and_reproduce(indexed, rdm_dir, tmp_path, cli):
     made = run(catalogue, folder, rdm_dir, tmp_path / "out", n=2, seed=11)
     second = Path(made.out) / made.files[1]
     with catalogue.read() as session:
-        shown = provenance.show(session, second)
+        shown = provenance.show(session, second).as_dict()
         assert shown["ordinal"] == 1 and shown["run_id"] == made.run_id and len(shown["neighbours"]) == 3
         # Strip the text chunks: found again by the hash of its pixels.
         stripped = tmp_path / "stripped.png"
         Image.open(second).save(stripped)
-        assert provenance.show(session, stripped)["ordinal"] == 1
+        assert provenance.show(session, stripped).as_dict()["ordinal"] == 1
         neighbour = shown["neighbours"][0]["image_id"]
         hits = provenance.affected(session, neighbour)
         assert {(h["run_id"], h["ordinal"]) for h in hits} == {(made.run_id, 0), (made.run_id, 1)}
@@ -219,7 +219,7 @@ def test_show_affected_and_reproduce(indexed, rdm_dir, tmp_path, cli):
     with catalogue.write() as session:
         review.decide(session, "lee", "revoke", [str(neighbour)], "takedown")
     with catalogue.read() as session:
-        assert provenance.show(session, second)["index_now"]["stale"] is True
+        assert provenance.show(session, second).as_dict()["index_now"]["stale"] is True
     assert provenance.reproduce(catalogue, second)["same"]  # an auditor can still reproduce it
 
 
@@ -244,7 +244,7 @@ def test_a_picture_carrying_a_real_outputs_chunks_is_refused_not_vouched_for(ind
     resaved = tmp_path / "resaved.png"
     real.save(resaved, pnginfo=chunks, compress_level=1)
     with catalogue.read() as session:
-        assert provenance.show(session, resaved)["run_id"] == made.run_id
+        assert provenance.show(session, resaved).as_dict()["run_id"] == made.run_id
 
 
 def test_generate_cli(indexed, rdm_dir, tmp_path, cli):

@@ -55,7 +55,7 @@ def test_every_output_is_scored_under_the_policy_and_starts_pending(reviewed, tm
     for row, name in zip(rows, made.files, strict=True):
         assert row.status == "scored" and row.encoder_id.startswith("tiny-clip@sha256:")
         assert (row.policy_name, row.policy_sha256) == ("review", policy.hash)
-        assert json.loads(row.thresholds) == {
+        assert row.thresholds == {
             "near_copy_cosine": 1.0,
             "near_copy_hash": 6,
             "signoff_required": True,
@@ -70,7 +70,7 @@ def test_every_output_is_scored_under_the_policy_and_starts_pending(reviewed, tm
         review_row = state_of(catalogue, row.output_id)
         assert review_row.state == "pending" and review_row.flagged == row.flagged
     with catalogue.read() as session:
-        shown = provenance.show(session, tmp_path / "out" / made.files[0])
+        shown = provenance.show(session, tmp_path / "out" / made.files[0]).as_dict()
     assert shown["review"]["state"] == "pending"
     assert shown["scores"]["policy_name"] == "review" and shown["decisions"] == []
 
@@ -93,11 +93,9 @@ def test_a_copy_and_a_mirrored_copy_point_at_the_member_they_copy(reviewed, enco
     assert any("phash distance 0 (mirrored)" in flag for flag in mirrored.flags)
 
 
-def test_an_index_built_before_crop_hashes_and_centroid_is_scored_from_the_catalogue(
-    reviewed, encoder_dir, tmp_path
-):
-    """The fallback for older indexes: no phashes.npy (the members' own phashes come from the
-    catalogue) and no centroid in the manifest (it is computed from the vector file)."""
+def test_scoring_reads_the_centroid_and_member_phashes_the_build_recorded(reviewed, encoder_dir, tmp_path):
+    """The build records the members' mean direction and each member's phashes; scoring reads both
+    from the index."""
     import numpy as np
 
     from stylevault.governance.index.encoders import load_encoder
@@ -110,13 +108,10 @@ def test_an_index_built_before_crop_hashes_and_centroid_is_scored_from_the_catal
     mean = vectors.sum(axis=0) / np.linalg.norm(vectors.sum(axis=0))
     recorded = handle.centroid()
     assert recorded.shape == (handle.dim,) and np.allclose(recorded, mean, atol=1e-6)
-    handle.manifest = {key: value for key, value in handle.manifest.items() if key != "centroid"}
-    handle.hashes = None
     scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
     assert np.allclose(scorer.centroid, recorded, atol=1e-6)
     with catalogue.read() as session:
         phash = dict(session.execute(sa.text("SELECT id, phash FROM image")).all())
-    assert scorer.hashes.shape == (len(handle), 1)
     assert list(scorer.hash_ids) == list(handle.member_ids)
     assert [int(h) for h in scorer.hashes[:, 0]] == [int(phash[i], 16) for i in handle.member_ids]
     copied = Image.open(tmp_path / "in" / "2.png").convert("RGB")

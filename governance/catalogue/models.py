@@ -7,9 +7,11 @@ Every constraint is named (see NAMING) so Alembic can drop and recreate it on bo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 NAMING = {
@@ -43,6 +45,28 @@ REJECTION_REASONS = (
     "unreadable-name",
     "too-large",
 )
+
+
+class JSONValue(sa.types.TypeDecorator):
+    """A list or object the catalogue stores whole (a run's record, a neighbour's obligations, a
+    score's thresholds and flags), written and read as Python values. JSONB on PostgreSQL; on SQLite,
+    whose JSON is text anyway, TEXT holding JSON: a type change there means rebuilding the table,
+    which SQLite cannot do to a table others reference while foreign keys are on (0014_json_columns)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(postgresql.JSONB() if dialect.name == "postgresql" else sa.Text())
+
+    def process_bind_param(self, value, dialect):
+        return value if value is None or dialect.name == "postgresql" else json.dumps(value)
+
+    def process_result_value(self, value, dialect):
+        return value if value is None or dialect.name == "postgresql" else json.loads(value)
+
+
+JSON_VALUE = JSONValue()
 
 
 def utcnow() -> datetime:
@@ -170,7 +194,8 @@ class Source(SQLModel, table=True):
     licence_expires: date | None = Field(default=None)
     opt_out: bool = Field(default=False, nullable=False)
     retrieved_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    # {"manifest": {...raw row...}, "embedded": {...rights metadata read from the file...}}
+    # {"manifest": {...raw row...}, "embedded": {...rights metadata read from the file...}}. Plain JSON
+    # (`json` on PostgreSQL, not JSONB): kept as found, its key order and any \u0000 in it included.
     raw_metadata: dict = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from stylevault.governance.catalogue.models import (
+    JSON_VALUE,
     OUTPUT_ACTIONS,
     OUTPUT_STATES,
     SCORE_STATUSES,
@@ -113,8 +114,8 @@ class GenerationRun(SQLModel, table=True):
     manifest_sha256: str = Field(sa_type=sa.String(64), nullable=False)
     encoder_id: str = Field(sa_type=sa.String(300), nullable=False)
     out_dir: str = Field(sa_type=sa.Text, nullable=False)
-    # The whole record as written to each sidecar, canonical JSON: what `provenance show` prints.
-    record: str = Field(sa_type=sa.Text, nullable=False)
+    # The record shared by the run's outputs, as written into each sidecar (views.shapes.RunRecord).
+    record: dict = Field(sa_type=JSON_VALUE, nullable=False)
 
 
 class GenerationOutput(SQLModel, table=True):
@@ -149,7 +150,7 @@ class OutputNeighbour(SQLModel, table=True):
     score: float = Field(nullable=False)
     licence: str | None = Field(default=None, sa_type=sa.Text)
     attribution: str | None = Field(default=None, sa_type=sa.Text)
-    obligations: str = Field(sa_type=sa.Text, nullable=False)  # JSON list
+    obligations: list = Field(sa_type=JSON_VALUE, nullable=False)
 
 
 class OutputReview(SQLModel, table=True):
@@ -190,9 +191,9 @@ class OutputScore(SQLModel, table=True):
     nearest_hash_image_id: int | None = Field(default=None, foreign_key="image.id")
     policy_name: str | None = Field(default=None, sa_type=sa.String(100))
     policy_sha256: str | None = Field(default=None, sa_type=sa.String(64))
-    thresholds: str = Field(default="{}", sa_type=sa.Text, nullable=False)  # JSON
+    thresholds: dict = Field(default_factory=dict, sa_type=JSON_VALUE, nullable=False)
     flagged: bool = Field(default=False, nullable=False)
-    flags: str = Field(default="[]", sa_type=sa.Text, nullable=False)  # JSON list of reasons
+    flags: list = Field(default_factory=list, sa_type=JSON_VALUE, nullable=False)  # reasons
 
 
 class OutputDecision(SQLModel, table=True):

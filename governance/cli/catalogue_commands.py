@@ -188,7 +188,7 @@ def images_list(
         run=run,
     )
     with catalogue().read() as session:
-        rows = images.iter_images(session, limit=limit, **filters)
+        rows = (row.as_dict() for row in images.iter_images(session, limit=limit, **filters))
         count = print_json_array(rows) if as_json else print_image_lines(rows)
     if not as_json:
         out.print(f"{count} images")
@@ -200,7 +200,7 @@ def images_show(image: str, as_json: JsonFlag = False) -> None:
     """Everything about one image: sources, licence, rights metadata, history."""
 
     with catalogue().read() as session:
-        data = images.show(session, images.resolve(session, image))
+        data = images.show(session, images.resolve(session, image)).as_dict()
     if as_json:
         print_json(data)
         return

@@ -112,7 +112,7 @@ def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
     """An output's record: prompt, parameters, model, index, every neighbour with its licence."""
 
     with catalogue().read() as session:
-        record = provenance.show(session, file)
+        record = provenance.show(session, file).as_dict()
     if as_json:
         print_json(record)
         return
@@ -139,9 +139,7 @@ def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
 
 def _review_lines(record: dict) -> list[str]:
     """Output review: the state, the near-copy scores and the decisions, for `provenance show`."""
-    review, scores = record.get("review"), record.get("scores")
-    if review is None:
-        return ["  review: not in review (made before output review existed)"]
+    review, scores = record["review"], record["scores"]
     lines = [f"  review: {review['state']}" + (" (FLAGGED)" if review["flagged"] else "")]
     if scores and scores["status"] == "scored":
         lines.append(
@@ -156,7 +154,7 @@ def _review_lines(record: dict) -> list[str]:
     lines += [
         f"  {d['at']} {d['actor']} {d['action']} -> {d['to_state']}"
         + (f" ({d['reason']})" if d["reason"] else "")
-        for d in record.get("decisions", [])
+        for d in record["decisions"]
     ]
     return lines
 

@@ -62,7 +62,7 @@ def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     """One output: its scores, the thresholds they were judged by, its state and decision history."""
 
     with catalogue().read() as session:
-        detail = output_listing.show(session, output)
+        detail = output_listing.show(session, output).as_dict()
     if as_json:
         print_json(detail)
         return
@@ -70,9 +70,7 @@ def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     lines = [
         f"output {detail['output_id']} ({detail['path']}): run {detail['run_id']}, "
         f"prompt {detail['prompt']!r}",
-        f"  state {review['state']}" + (" FLAGGED" if review["flagged"] else "")
-        if review
-        else "  not in review",
+        f"  state {review['state']}" + (" FLAGGED" if review["flagged"] else ""),
     ]
     if scores is None:
         lines.append("  not scored")

@@ -497,7 +497,7 @@ def _run_demo(folder: Path | None, console: Console, size: Size) -> Path:
     first = runs[prompts[0], SHOWN[0][0]]
     output = cells[prompts[0], SHOWN[0][0]]
     with catalogue.read() as session:
-        shown = provenance.show(session, output)
+        shown = provenance.show(session, output).as_dict()
         ranks = ", ".join(f"image {n['image_id']} ({n['licence']})" for n in shown["neighbours"])
         say(
             f"9. provenance of {output.name}: model {shown['model']['id']}, "

@@ -57,7 +57,7 @@ from stylevault.governance.rules.policy_files import load_policy
 FORMAT = "stylevault-index/1"
 MANIFEST = "manifest.json"
 FILES = ("vectors.npy", "index.usearch", "members.jsonl")
-HASHES = "phashes.npy"  # (N, 19) uint64 member and crop phashes for the near-copy check; optional
+HASHES = "phashes.npy"  # (N, 19) uint64 member and crop phashes for the near-copy check
 HNSW_THRESHOLD = 10_000  # below this many members search is exact; from here on HNSW
 HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
 

@@ -57,9 +57,8 @@ class IndexHandle:
         self._index = Index.restore(str(folder / "index.usearch"), view=True)
         # The build's setting unless the caller trades speed for recall (HNSW indexes only).
         self._index.expansion_search = expansion_search or manifest["search"]["expansion_search"]
-        hashes = folder / index.HASHES
-        # (N, 19) uint64: each member's phash and its crops' (None for an index built before them).
-        self.hashes = np.load(hashes, mmap_mode="r") if hashes.exists() else None
+        # (N, 19) uint64: each member's phash and its crops' (index.copyhash).
+        self.hashes = np.load(folder / index.HASHES, mmap_mode="r")
         self._ids = np.asarray(manifest["member_ids"], dtype=np.int64)  # position -> image id
         self._order = np.argsort(self._ids, kind="stable")  # sorted ids -> position
         self._sorted_ids = self._ids[self._order]
@@ -133,11 +132,8 @@ class IndexHandle:
         )
 
     def centroid(self) -> np.ndarray:
-        """(D,) float32: the members' mean direction, as the build recorded it in the manifest; an index
-        built before that has it computed from the vector file (a chunked pass over the memory map)."""
-        if "centroid" in self.manifest:
-            return np.asarray(self.manifest["centroid"], dtype=np.float32)
-        return index.centroid(self._vectors)
+        """(D,) float32: the members' mean direction, as the build recorded it in the manifest."""
+        return np.asarray(self.manifest["centroid"], dtype=np.float32)
 
     def member(self, image_id: int) -> Member:
         position = int(self._positions(np.array([image_id]))[0])

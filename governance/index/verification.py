@@ -80,8 +80,6 @@ def verify(
     files = manifest.get("files", {})
     for name in (*FILES, HASHES):
         path = folder / name
-        if name == HASHES and name not in files and not path.exists():
-            continue  # an index built before the near-copy hashes: scoring falls back to the catalogue
         if name not in files:
             problems.append(f"{name}: not listed in the manifest")
         elif not path.is_file():
@@ -158,12 +156,11 @@ def _check_arrays(folder: Path, manifest: dict) -> list[str]:
     index = Index.restore(str(folder / "index.usearch"), view=True)
     if index is None or index.size != manifest["count"] or index.ndim != manifest["dim"]:
         return ["index.usearch: does not hold the manifest's members"]
-    if (folder / HASHES).exists():
-        hashes = np.load(folder / HASHES, mmap_mode="r")
-        per_member = manifest.get("near_copy", {}).get("per_member")
-        if hashes.dtype != np.uint64 or hashes.shape != (manifest["count"], per_member):
-            return [
-                f"{HASHES}: {hashes.dtype} {hashes.shape}, "
-                f"the manifest says uint64 ({manifest['count']}, {per_member})"
-            ]
+    hashes = np.load(folder / HASHES, mmap_mode="r")
+    per_member = manifest.get("near_copy", {}).get("per_member")
+    if hashes.dtype != np.uint64 or hashes.shape != (manifest["count"], per_member):
+        return [
+            f"{HASHES}: {hashes.dtype} {hashes.shape}, "
+            f"the manifest says uint64 ({manifest['count']}, {per_member})"
+        ]
     return []

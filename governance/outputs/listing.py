@@ -21,6 +21,8 @@ from stylevault.governance.catalogue.output_models import (
 from stylevault.governance.curation.stylesets import parse_ref
 from stylevault.governance.errors import BadInput
 from stylevault.governance.outputs.signoff import history, latest_scores, resolve
+from stylevault.governance.views import images
+from stylevault.governance.views.shapes import NeighbourView, OutputView, RunRecord
 
 
 def listing(
@@ -99,45 +101,78 @@ def listing(
 
 
 def review_of(session: Session, output_id: int) -> dict:
-    """An output's review state, newest scores and decision history (for `provenance show`)."""
+    """An output's review state, newest scores and decision history. Every output has a review row
+    (0005_output_review gave one to each output recorded before it)."""
     review = session.get(OutputReview, output_id)
-    state = (
-        {
+    return {
+        "review": {
             "state": review.state,
             "flagged": review.flagged,
             "reason": review.reason,
             "override": review.override_reason,
-        }
-        if review
-        else None
-    )
-    return {
-        "review": state,
+        },
         "scores": latest_scores(session, [output_id]).get(output_id),
         "decisions": history(session, output_id),
     }
 
 
-def show(session: Session, ref: str) -> dict:
-    output = resolve(session, ref)
-    run = session.get(GenerationRun, output.run_id)
-    neighbours = [
-        dict(row._mapping)
-        for row in session.execute(
-            sa.select(
-                OutputNeighbour.rank, OutputNeighbour.image_id, OutputNeighbour.score, OutputNeighbour.licence
-            )
-            .where(OutputNeighbour.output_id == output.id)
-            .order_by(OutputNeighbour.rank)
+def views(session: Session, made: list[GenerationOutput]) -> list[OutputView]:
+    """Outputs in full: each with its run's record, its neighbours as recorded (and the source they
+    are credited to now), its index's standing and its review. Neighbours in one query."""
+    runs = {
+        run.id: run
+        for run in session.scalars(
+            sa.select(GenerationRun).where(GenerationRun.id.in_({o.run_id for o in made}))
         )
-    ]
-    return {
-        "output_id": output.id,
-        "run_id": run.run_id,
-        "ordinal": output.ordinal,
-        "path": output.path,
-        "sha256": output.sha256,
-        "prompt": run.prompt,
-        "neighbours": neighbours,
-        **review_of(session, output.id),
     }
+    builds = {
+        build.id: build
+        for build in session.scalars(
+            sa.select(IndexBuild).where(IndexBuild.id.in_({run.index_build_id for run in runs.values()}))
+        )
+    }
+    n = OutputNeighbour.__table__
+    rows = session.execute(
+        sa.select(n).where(n.c.output_id.in_([o.id for o in made])).order_by(n.c.output_id, n.c.rank)
+    ).all()
+    credited = images.first_sources(session, sorted({row.image_id for row in rows}))
+    neighbours: dict[int, list[NeighbourView]] = {}
+    for row in rows:
+        source = credited.get(row.image_id, {})
+        neighbours.setdefault(row.output_id, []).append(
+            NeighbourView(
+                **{k: v for k, v in row._mapping.items() if k != "output_id"},
+                creator=source.get("creator"),
+                title=source.get("title"),
+                source_url=source.get("url"),
+            )
+        )
+    shown = []
+    for output in made:
+        run = runs[output.run_id]
+        build = builds[run.index_build_id]
+        shown.append(
+            OutputView(
+                output_id=output.id,
+                run=RunRecord.of(run.record),
+                ordinal=output.ordinal,
+                seed=output.seed,
+                file=Path(output.path).name,
+                path=output.path,
+                sha256=output.sha256,
+                pixels_sha256=output.pixels_sha256,
+                neighbours=neighbours.get(output.id, []),
+                index_now={
+                    "index_id": build.index_id,
+                    "stale": build.stale,
+                    "stale_reason": build.stale_reason,
+                },
+                **review_of(session, output.id),
+            )
+        )
+    return shown
+
+
+def show(session: Session, ref: str) -> OutputView:
+    """One output by its id (`outputs show`)."""
+    return views(session, [resolve(session, ref)])[0]

@@ -12,7 +12,6 @@ retrieved an image; `reproduce` generates a run again and compares pixel hashes.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -34,38 +33,14 @@ from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.outputs import files
 from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.views.shapes import OutputView
 
 # ---------------------------------------------------------------- audit tools
 
 
-def show(session: Session, path: str | os.PathLike) -> dict:
-    """An output's whole record, with how it was found and the image's state now."""
-    output = files.find_output(session, path)
-    run = session.get(GenerationRun, output.run_id)
-    shared = json.loads(run.record)
-    neighbours = [
-        {**dict(row._mapping), "obligations": json.loads(row.obligations)}
-        for row in session.execute(
-            sa.select(OutputNeighbour.__table__)
-            .where(OutputNeighbour.output_id == output.id)
-            .order_by(OutputNeighbour.rank)
-        )
-    ]
-    build = session.get(IndexBuild, run.index_build_id)
-    return {
-        **shared,
-        "ordinal": output.ordinal,
-        "seed": output.seed,
-        "output": {
-            "file": Path(output.path).name,
-            "path": output.path,
-            "sha256": output.sha256,
-            "pixels_sha256": output.pixels_sha256,
-        },
-        "neighbours": neighbours,
-        "index_now": {"stale": build.stale, "stale_reason": build.stale_reason},
-        **output_listing.review_of(session, output.id),
-    }
+def show(session: Session, path: str | os.PathLike) -> OutputView:
+    """An output's whole record, found from its file, with the image's state now."""
+    return output_listing.views(session, [files.find_output(session, path)])[0]
 
 
 def affected(session: Session, image_id: int) -> list[dict]:
@@ -104,7 +79,6 @@ def reproduce(catalogue: Catalogue, path: str | os.PathLike, *, device: str | No
         output = files.find_output(session, path)
         run = session.get(GenerationRun, output.run_id)
         build = session.get(IndexBuild, run.index_build_id)
-        record = json.loads(run.record)
     handle = IndexHandle.open(catalogue, build.path, allow_stale=True)
     if handle.manifest_sha256 != run.manifest_sha256:
         raise Refused(f"index {build.path} is not the one the run used (manifest sha256 differs)")
@@ -127,7 +101,7 @@ def reproduce(catalogue: Catalogue, path: str | os.PathLike, *, device: str | No
     outputs = plugin.generate(model, request, handle, encoder, Recorder())
     again = files.pixels_sha256(outputs[output.ordinal].image)
     return {
-        "run_id": record["run_id"],
+        "run_id": run.run_id,
         "ordinal": output.ordinal,
         "recorded_pixels_sha256": output.pixels_sha256,
         "reproduced_pixels_sha256": again,

@@ -297,7 +297,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
         manifest_sha256=handle.manifest_sha256,
         encoder_id=handle.encoder_id,
         out_dir=str(out),
-        record=audit.canonical_json(shared),
+        record=shared,
     )
     session.add(run)
     session.flush()
@@ -324,7 +324,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
                         "score": n["score"],
                         "licence": n["licence"],
                         "attribution": n["attribution"],
-                        "obligations": json.dumps(n["obligations"]),
+                        "obligations": n["obligations"],
                     }
                     for n in record["neighbours"]
                 ],

@@ -18,12 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import sqlalchemy as sa
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from stylevault.governance.catalogue.models import Image
-from stylevault.governance.catalogue.output_models import IndexBuild, IndexMember
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import copyhash
 from stylevault.governance.pictures import imaging
@@ -67,13 +64,9 @@ def thresholds_of(policy: Policy) -> dict:
     }
 
 
-def _hash_bits(hex_digests) -> np.ndarray:
-    return np.array([int(h, 16) for h in hex_digests], dtype=np.uint64)
-
-
 class Scorer:
-    """Scores outputs against one verified index. Built once per run: it reads the members' phashes
-    (one set-based query) and the index's centroid (from its manifest)."""
+    """Scores outputs against one verified index. Built once per run: it takes the members' phashes
+    and the index's centroid from the index itself."""
 
     def __init__(self, catalogue, handle, encoder, policy: Policy | None = None):
         self.handle = handle
@@ -86,20 +79,8 @@ class Scorer:
                 self.problem = f"no thresholds: {exc}"
         self.policy = policy
         self.thresholds = thresholds_of(policy) if policy else {}
-        if handle.hashes is not None:  # each member's phash and its crops' (governance/copyhash.py)
-            self.hash_ids, self.hashes = handle.member_ids, handle.hashes
-        else:  # an index built before the crop hashes: the members' own phashes from the catalogue
-            index_id = handle.manifest["index_id"]
-            m, i, b = IndexMember.__table__, Image.__table__, IndexBuild.__table__
-            with catalogue.read() as session:
-                rows = session.execute(
-                    sa.select(m.c.image_id, i.c.phash)
-                    .select_from(m.join(i, i.c.id == m.c.image_id).join(b, b.c.id == m.c.build_id))
-                    .where(b.c.index_id == index_id)
-                    .order_by(m.c.position)
-                ).all()
-            self.hash_ids = np.array([r.image_id for r in rows], dtype=np.int64)
-            self.hashes = _hash_bits(r.phash for r in rows)[:, None]
+        # Each member's phash and its crops' (index.copyhash), in the index's member order.
+        self.hash_ids, self.hashes = handle.member_ids, handle.hashes
         self.centroid = handle.centroid()  # (D,), recorded by the build
 
     def nearest_hash(self, image: PILImage.Image, mirror: PILImage.Image) -> tuple[int, int, bool]:

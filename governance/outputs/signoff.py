@@ -16,7 +16,6 @@ refused one is reported with its reason. Every change is an output_decision row 
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,9 +110,9 @@ def record_scores(session: Session, output_id: int, scores: Scores, actor: Actor
     row = OutputScore(
         output_id=output_id,
         **{column: getattr(scores, column) for column in SCORE_COLUMNS},
-        thresholds=json.dumps(scores.thresholds, sort_keys=True),
+        thresholds=dict(sorted(scores.thresholds.items())),
         flagged=scores.flagged,
-        flags=json.dumps(scores.flags),
+        flags=list(scores.flags),
     )
     session.add(row)
     review = session.get(OutputReview, output_id, with_for_update=True)
@@ -210,8 +209,6 @@ def latest_scores(session: Session, output_ids: list[int]) -> dict[int, dict]:
     found = {}
     for row in session.execute(sa.select(s).where(s.c.id.in_(newest))):
         values = dict(row._mapping)
-        values["thresholds"] = json.loads(values["thresholds"])
-        values["flags"] = json.loads(values["flags"])
         values["computed_at"] = audit.timestamp(values["computed_at"])
         found[values.pop("output_id")] = values
     return found

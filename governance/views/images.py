@@ -22,6 +22,7 @@ from stylevault.governance.catalogue.models import (
 )
 from stylevault.governance.errors import BadInput
 from stylevault.governance.rules import licences
+from stylevault.governance.views.shapes import ImageRow, ImageView, LicenceView, SourceView
 
 HEX = re.compile(r"^[0-9a-f]+$")
 MIN_PREFIX = 12
@@ -140,7 +141,7 @@ def _spdx_filter(value: str) -> str:
     raise BadInput(f"--licence: {value!r} is not an SPDX expression ({hint})")
 
 
-def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[dict]:
+def iter_images(session: Session, *, limit: int | None = None, **filters) -> Iterator[ImageRow]:
     """The matching images as a stream, fetched in chunks: a million rows never sit in memory. Each
     carries its first source's path, collection and title, one query per chunk."""
     if limit is not None and limit < 1:
@@ -150,13 +151,16 @@ def iter_images(session: Session, *, limit: int | None = None, **filters) -> Ite
         query = query.limit(limit)
     result = session.execute(query.execution_options(yield_per=STREAM_CHUNK))
     for chunk in result.partitions():
-        rows = [dict(row._mapping) for row in chunk]
-        first = first_sources(session, [row["id"] for row in rows])
-        for row in rows:
-            source = first.get(row["id"], {})
-            row.update({key: source.get(key) for key in ("path", "collection", "title")})
-            row["sources"] = source.get("count", 0)
-            yield row
+        first = first_sources(session, [row.id for row in chunk])
+        for row in chunk:
+            source = first.get(row.id, {})
+            yield ImageRow(
+                **row._mapping,
+                path=source.get("path"),
+                collection=source.get("collection"),
+                title=source.get("title"),
+                sources=source.get("count", 0),
+            )
 
 
 def first_sources(session: Session, image_ids: list[int]) -> dict[int, dict]:
@@ -177,10 +181,11 @@ def first_sources(session: Session, image_ids: list[int]) -> dict[int, dict]:
 
 
 def list_images(session: Session, *, limit: int | None = None, **filters) -> list[dict]:
-    return list(iter_images(session, limit=limit, **filters))
+    """The matching images as `images list --json` prints them."""
+    return [row.as_dict() for row in iter_images(session, limit=limit, **filters)]
 
 
-def show(session: Session, image: Image) -> dict:
+def show(session: Session, image: Image) -> ImageView:
     """Everything the catalogue knows about one image, with its audit history.
 
     `via` says which alias or rule produced each SPDX expression: for the licence and for what each
@@ -196,60 +201,67 @@ def show(session: Session, image: Image) -> dict:
         .order_by(Image.id)
         .limit(20)
     ).all()
-    return {
-        "id": image.id,
-        "sha256": image.sha256,
-        "phash": image.phash,
-        "format": image.format,
-        "mode": image.mode,
-        "width": image.width,
-        "height": image.height,
-        "size_bytes": image.size_bytes,
-        "first_seen_at": image.first_seen_at,
-        "ingested_by": names.get(image.ingested_by),
-        "ingest_run": run.id if run else None,
-        "state": image.state,
-        "state_reason": image.state_reason,
-        "state_by": names.get(image.state_by),
-        "state_at": image.state_at,
-        "licence": None
-        if lic is None
-        else {
-            "raw": lic.raw,
-            "spdx": lic.spdx,
-            "status": lic.status,
-            "note": lic.note,
-            "attribution": lic.attribution,
-            "evidence": lic.evidence,
-            "verified_by": names.get(lic.verified_by),
-            "verified_at": lic.verified_at,
-            "expires_on": lic.expires_on,
-            "opt_out": lic.opt_out,
-            "data_mining": lic.data_mining,
-            "via": _licence_via(lic, names, table),
-        },
-        "sources": [
-            {
-                "locator": s.locator,
-                "path": s.path,
-                "url": s.url,
-                "collection": s.collection,
-                "creator": s.creator,
-                "title": s.title,
-                "licence_raw": s.licence_raw,
-                **_statement(s.licence_raw, table),
-                "attribution": s.attribution,
-                "evidence": s.evidence,
-                "licence_expires": s.licence_expires,
-                "opt_out": s.opt_out,
-                "retrieved_at": s.retrieved_at,
-                "metadata": s.raw_metadata,
-            }
-            for s in sources
-        ],
-        "same_phash": [dict(row._mapping) for row in same_phash],
-        "history": audit.log(session, target_type="image", target_id=str(image.id)),
-    }
+    return ImageView(
+        id=image.id,
+        sha256=image.sha256,
+        phash=image.phash,
+        format=image.format,
+        mode=image.mode,
+        width=image.width,
+        height=image.height,
+        size_bytes=image.size_bytes,
+        first_seen_at=image.first_seen_at,
+        ingested_by=names.get(image.ingested_by),
+        ingest_run=run.id if run else None,
+        state=image.state,
+        state_reason=image.state_reason,
+        state_by=names.get(image.state_by),
+        state_at=image.state_at,
+        licence=None if lic is None else _licence(lic, names, table),
+        sources=[_source(s, table) for s in sources],
+        same_phash=[dict(row._mapping) for row in same_phash],
+        history=audit.log(session, target_type="image", target_id=str(image.id)),
+    )
+
+
+def _licence(lic: Licence, names: dict, table) -> LicenceView:
+    return LicenceView(
+        raw=lic.raw,
+        spdx=lic.spdx,
+        status=lic.status,
+        note=lic.note,
+        attribution=lic.attribution,
+        evidence=lic.evidence,
+        verified_by=names.get(lic.verified_by),
+        verified_at=lic.verified_at,
+        expires_on=lic.expires_on,
+        opt_out=lic.opt_out,
+        data_mining=lic.data_mining,
+        via=_licence_via(lic, names, table),
+    )
+
+
+def _source(s: Source, table) -> SourceView:
+    """One source, with what its licence statement reads as, and by which alias or rule."""
+    read = licences.normalise(s.licence_raw, table)
+    return SourceView(
+        locator=s.locator,
+        path=s.path,
+        url=s.url,
+        collection=s.collection,
+        creator=s.creator,
+        title=s.title,
+        licence_raw=s.licence_raw,
+        licence_spdx=read.spdx,
+        licence_status=read.status,
+        licence_via=list(read.via),
+        attribution=s.attribution,
+        evidence=s.evidence,
+        licence_expires=s.licence_expires,
+        opt_out=s.opt_out,
+        retrieved_at=s.retrieved_at,
+        metadata=s.raw_metadata,
+    )
 
 
 def _licence_via(lic: Licence, names: dict, table) -> list[str]:
@@ -258,12 +270,6 @@ def _licence_via(lic: Licence, names: dict, table) -> list[str]:
     if lic.status == "normalised":
         return list(licences.normalise(lic.raw, table).via)
     return []
-
-
-def _statement(raw: str | None, table) -> dict:
-    """What one source's licence statement reads as, and by which alias or rule."""
-    read = licences.normalise(raw, table)
-    return {"licence_spdx": read.spdx, "licence_status": read.status, "licence_via": list(read.via)}
 
 
 def rejections(
