@@ -37,6 +37,7 @@ test-postgres: install
 lint: install
 	$(VENV)/bin/ruff check governance generation migrations tests bench
 	$(VENV)/bin/ruff format --check governance generation migrations tests bench
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/ingest.py

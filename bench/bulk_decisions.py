@@ -6,10 +6,10 @@ The script ingests N small images whose manifest says `Expat` (the real ingest, 
 and audit event is what production writes), then copies the catalogue (a SQLite file copy; on
 PostgreSQL `CREATE DATABASE ... TEMPLATE`) so both ways start from the same rows:
 
-- bulk: `licence set --raw Expat --licence MIT` (licences.record_verified over images.matching_ids),
+- bulk: `licence set --raw Expat --licence MIT` (licence_decisions.record_verified over images.matching_ids),
   then `review approve --state pending` (review.decide_matching), each one transaction;
 - baseline: the same decisions image by image, one transaction each, through the same functions the
-  single-image commands call (licences.set_licence, review.decide); this leaves out the start-up of a
+  single-image commands call (licence_decisions.set_licence, review.decide); this leaves out the start-up of a
   `stylevault` process per command (about 1.5 s here), so the real gain is larger.
 
 Not a test: it prints a table and asserts only that both ways end in the same states.
@@ -28,10 +28,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from governance import actors, images, licences, review  # noqa: E402
-from governance.catalogue import Catalogue  # noqa: E402
-from governance.ingest import ingest  # noqa: E402
-from governance.models import Image, Licence  # noqa: E402
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue  # noqa: E402
+from stylevault.governance.catalogue.models import Image, Licence  # noqa: E402
+from stylevault.governance.ingest.run import ingest  # noqa: E402
+from stylevault.governance.legal import (
+    licence_decisions,
+    review,  # noqa: E402
+)
+from stylevault.governance.rules import licences
+from stylevault.governance.views import images
 from tests.factories import encode, picture, write, write_csv  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -59,7 +65,7 @@ def bulk(catalogue: Catalogue) -> tuple[float, float]:
     started = time.perf_counter()
     with catalogue.write() as session:
         lee = actors.require(session, "lee", "licence.set")
-        licences.record_verified(
+        licence_decisions.record_verified(
             session, catalogue.store, lee, images.matching_ids(raw="Expat"), licence="MIT"
         )
     licence_s = time.perf_counter() - started
@@ -76,7 +82,9 @@ def one_by_one(catalogue: Catalogue) -> tuple[float, float]:
     for ref in ids:
         with catalogue.write() as session:
             lee = actors.require(session, "lee", "licence.set")
-            licences.set_licence(session, catalogue.store, lee, images.resolve(session, ref), licence="MIT")
+            licence_decisions.set_licence(
+                session, catalogue.store, lee, images.resolve(session, ref), licence="MIT"
+            )
     licence_s = time.perf_counter() - started
     started = time.perf_counter()
     for ref in ids:

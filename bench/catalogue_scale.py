@@ -33,13 +33,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from governance import actors, audit, clearance, stylesets
-from governance.catalogue import Catalogue
-from governance.images import iter_images, list_images
-from governance.models import Image, IngestRun, Licence, Source
-from governance.policy import load_policy
-from governance.replay import replay
-from governance.reports import licence_report
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
+from stylevault.governance.curation import clearance, stylesets
+from stylevault.governance.legal.reports import licence_report
+from stylevault.governance.rules.policy_files import load_policy
+from stylevault.governance.upkeep.replay import replay
+from stylevault.governance.views.images import iter_images, list_images
 
 TARGET_SECONDS = 2.0
 CHUNK = 50_000

@@ -6,11 +6,11 @@ scheduler, steps, batch and guidance, measured in the same run, and where the di
 
 Setup, rebuilt on every run under --out/generate-run/: a SQLite catalogue, --images generated 64x64
 PNGs ingested with a CC0 manifest by a steward, approved by a legal reviewer, published as style set
-`bench@1`, a tiny open_clip encoder with seeded random weights (governance.demo.untrained_encoder), a
-cleared `commercial` index, and an untrained RDM from generation.model.create_untrained with a
+`bench@1`, a tiny open_clip encoder with seeded random weights (demo.run.untrained_encoder), a
+cleared `commercial` index, and an untrained RDM from stylevault.generation.model.create_untrained with a
 larger latent than the tests' (so that sampling dominates, as it does with a real model).
 
-"ours" is one in-process `governance.provenance.generate` call, everything the CLI does after its
+"ours" is one in-process `outputs.runs.generate` call, everything the CLI does after its
 imports: actor check, index verification, encoder load, model load (safetensors read + weights sha256),
 retrieval, guided DDIM sampling, decode, the output scores and near-copy check (issue 7), PNG + sidecar
 + notice files, and the catalogue transaction. "direct" is the loop a diffusers pipeline runs, on
@@ -73,7 +73,7 @@ def picture(index: int):
 
 @dataclass
 class Setup:
-    catalogue: object  # governance.catalogue.Catalogue
+    catalogue: object  # stylevault.governance.catalogue.db.Catalogue
     index_dir: Path
     model_dir: Path
     runs: Path  # one empty folder per generate call goes here
@@ -81,12 +81,15 @@ class Setup:
 
 def setup(work: Path, images: int, latent_size: int, channels: tuple[int, ...]) -> Setup:
     """A catalogue with a published, approved, indexed style set and an untrained model, from scratch."""
-    from generation.model import create_untrained, save_model
-    from governance import actors, index, review, stylesets
-    from governance.catalogue import Catalogue
-    from governance.demo import untrained_encoder
-    from governance.encoders import load_encoder
-    from governance.ingest import ingest
+    from stylevault.generation.model import create_untrained, save_model
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.catalogue.db import Catalogue
+    from stylevault.governance.curation import stylesets
+    from stylevault.governance.demo.run import untrained_encoder
+    from stylevault.governance.index import builds as index
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.ingest.run import ingest
+    from stylevault.governance.legal import review
 
     shutil.rmtree(work, ignore_errors=True)
     folder = work / "images"
@@ -138,7 +141,7 @@ def setup(work: Path, images: int, latent_size: int, channels: tuple[int, ...]) 
 
 
 def request_of(args):
-    from governance.generators import Request
+    from stylevault.governance.door import Request
 
     return Request(
         prompt=PROMPT, seed=SEED, steps=args.steps, guidance=args.guidance, k=args.k, sampler="ddim", n=args.n
@@ -150,10 +153,10 @@ def ours(bench: Setup, request, name: str):
     import numpy as np
     from PIL import Image
 
-    from governance import provenance
+    from stylevault.governance.outputs import runs
 
     started = time.perf_counter()
-    made = provenance.generate(
+    made = runs.generate(
         bench.catalogue, "gia", request, bench.index_dir, bench.model_dir, bench.runs / name, device="cpu"
     )
     seconds = time.perf_counter() - started
@@ -178,9 +181,9 @@ def prepare_direct(bench: Setup, request) -> Direct:
     """The same modules (from the same folder) and the same inputs the pipeline builds."""
     import torch
 
-    from generation.model import load_model
-    from governance.encoders import load_encoder
-    from governance.handle import IndexHandle
+    from stylevault.generation.model import load_model
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.index.handle import IndexHandle
 
     model = load_model(bench.model_dir, device="cpu")
     handle = IndexHandle.open(bench.catalogue, bench.index_dir)
@@ -264,18 +267,20 @@ class Clock:
 
 def timed_parts():
     """(owner, attribute, label, shared with the direct loop) for each function `generate` reaches."""
-    from generation import model, sampling
-    from generation.plugin import RDMGenerator
-    from governance import encoders, index, provenance
-    from governance.encoders import Encoder
-    from governance.handle import IndexHandle
-    from governance.scoring import Scorer
+    from stylevault.generation import model, sampling
+    from stylevault.generation.plugin import RDMGenerator
+    from stylevault.governance.index import builds as index
+    from stylevault.governance.index import encoders
+    from stylevault.governance.index.encoders import Encoder
+    from stylevault.governance.index.handle import IndexHandle
+    from stylevault.governance.outputs import files, runs
+    from stylevault.governance.outputs.scoring import Scorer
 
     return [
         (index, "verify", "index verification (file hashes, manifest vs catalogue, clearance)", False),
         (IndexHandle, "__init__", "index handle open (memory maps, usearch view)", False),
         (encoders, "load_encoder", "encoder load (open_clip model, tokenizer, weights sha256)", False),
-        (provenance, "load_generator", "generator lookup (entry points)", False),
+        (runs, "load_generator", "generator lookup (entry points)", False),
         (RDMGenerator, "load_model", "model load (safetensors read, module build)", False),
         (model, "weights_sha256", "model weights sha256 (the model id)", False),
         (Encoder, "encode_texts", "prompt embedding (retrieval, then scoring)", False),
@@ -286,10 +291,10 @@ def timed_parts():
         (sampling, "decode", "VAE decode", True),
         (Scorer, "__init__", "scoring setup (member hashes, index centroid)", False),
         (Scorer, "score", "scoring: image embeddings, mirror, phash scan", False),
-        (provenance, "_png", "PNG encode with text chunks", False),
-        (provenance, "pixels_sha256", "pixel sha256", False),
-        (provenance, "_record", "record: sources query, JSON, notice, files, rename", False),
-        (provenance, "_insert", "catalogue transaction (run, outputs, neighbours, audit)", False),
+        (files, "png_bytes", "PNG encode with text chunks", False),
+        (files, "pixels_sha256", "pixel sha256", False),
+        (runs, "_record", "record: sources query, JSON, notice, files, rename", False),
+        (runs, "_insert", "catalogue transaction (run, outputs, neighbours, audit)", False),
     ]
 
 
@@ -317,14 +322,14 @@ def timing(clock: Clock, parts):
 
 def wrapped(bench: Setup, request, name: str) -> dict[str, float]:
     """One generate call with its parts wrapped in timers: exclusive seconds per part, plus "total"."""
-    from governance import provenance
+    from stylevault.governance.outputs import runs
 
     clock = Clock()
     with timing(clock, timed_parts()):
         started = time.perf_counter()
         clock.call(
             GENERATE_ITSELF,
-            provenance.generate,
+            runs.generate,
             bench.catalogue,
             "gia",
             request,

@@ -6,11 +6,11 @@ plain diffusers loop, fp32 and bf16, SDPA attention, channels-last; on the GPU w
 
 The model is built from the facts of CompVis/latent-diffusion configs/retrieval-augmented-diffusion/
 768x768.yaml (reference notes section 1.1), written as a YAML of that schema and turned into diffusers
-configs by generation.compvis (unet_config_from_ldm, vae_config_from_ldm, schedule_from_ldm), so it
+configs by stylevault.generation.compvis (unet_config_from_ldm, vae_config_from_ldm, schedule_from_ldm), so it
 is exactly the architecture `stylevault model import-compvis` produces; its UNet should have about
 1.335 B parameters. Weights are seeded random (diffusers' own initialisation).
 
-"ours" is generation.sampling.sample(guided(unet, scale), make_scheduler(schedule, "ddim"), ...),
+"ours" is stylevault.generation.sampling.sample(guided(unet, scale), make_scheduler(schedule, "ddim"), ...),
 what the pipeline runs; "direct" is the StableDiffusionPipeline loop on the same UNet and inputs:
 DDIMScheduler from the same schedule, the doubled batch [uncond; cond] concatenated once, guidance,
 scheduler.step. The context is (B, 1 + k, 768): unit random vectors standing in for the text token
@@ -18,7 +18,7 @@ and k neighbours (knn2img's default k is 10); the unconditional context is zeros
 AttnProcessor2_0 (torch SDPA) in the UNet and the VAE and channels-last weights. The two paths are
 interleaved, best of --repeat (and the median of the rounds' ratios), after a 2-step warm-up of
 each; the VAE decode (the same call in both) is timed apart. --model-load also saves the fp32 model
-as a stylevault model folder and times generation.model.load_model, which every `stylevault
+as a stylevault model folder and times stylevault.generation.model.load_model, which every `stylevault
 generate` call pays (reading and hashing the weights), then deletes the folder.
 
 Without a GPU the defaults shrink to 256x256 (16x16 latents), 5 steps and batch 1, so that it
@@ -125,7 +125,12 @@ def build(out: Path, device: str):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    from generation.compvis import _LdmConfig, schedule_from_ldm, unet_config_from_ldm, vae_config_from_ldm
+    from stylevault.generation.compvis import (
+        _LdmConfig,
+        schedule_from_ldm,
+        unet_config_from_ldm,
+        vae_config_from_ldm,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     config_file = out / "rdm768x768.yaml"
@@ -156,7 +161,7 @@ def inputs(batch: int, k: int, latent: int, device: str, dtype):
 
 
 def ours(unet, schedule, x_T, context, uncond, steps: int, guidance: float):
-    from generation.sampling import guided, make_scheduler, sample
+    from stylevault.generation.sampling import guided, make_scheduler, sample
 
     return sample(guided(unet, guidance), make_scheduler(schedule, "ddim"), x_T, context, uncond, steps=steps)
 
@@ -206,7 +211,7 @@ def measure(unet, vae, schedule, scale_factor: float, args, device: str, dtype_n
     """Warm up, then interleave the two paths `repeat` times; the decode is timed once per round."""
     import torch
 
-    from generation.sampling import decode
+    from stylevault.generation.sampling import decode
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
     unet.to(dtype)
@@ -263,7 +268,7 @@ def measure(unet, vae, schedule, scale_factor: float, args, device: str, dtype_n
 def read_weights(folder: Path) -> tuple[dict, dict]:
     from safetensors.torch import load_file
 
-    from generation.model import WEIGHTS_FILE
+    from stylevault.generation.model import WEIGHTS_FILE
 
     return load_file(folder / "unet" / WEIGHTS_FILE), load_file(folder / "vae" / WEIGHTS_FILE)
 
@@ -272,7 +277,7 @@ def model_load(unet, vae, schedule, unet_config, out: Path, device: str) -> dict
     """Save as a stylevault model folder (fp32), then time what `generate` pays to load it."""
     import torch
 
-    from generation import model as rdm
+    from stylevault.generation import model as rdm
 
     unet.to(torch.float32)
     vae.to(torch.float32)
@@ -354,7 +359,7 @@ def report(args, device, name, reduced, seconds_build, unet_params, vae_params, 
         loads = ", ".join(f"{seconds:.1f}" for seconds in loading["load_model_s"])
         print(
             f"\nModel folder ({loading['folder_bytes'] / 2**30:.2f} GiB, fp32): save "
-            f"{loading['save_s']:.1f} s; generation.model.load_model {loads} s, of "
+            f"{loading['save_s']:.1f} s; stylevault.generation.model.load_model {loads} s, of "
             f"which reading the safetensors files takes {loading['read_weights_s']:.1f} s and hashing the "
             f"tensors (the model id) {loading['weights_sha256_s']:.1f} s. Every `stylevault generate` call "
             "pays the load: "

@@ -174,8 +174,8 @@ def baseline(folder: str) -> Measured:
 
 
 def run_ingest(url: str, store: str, folder: str, workers: int, profile_to: str | None = None) -> Measured:
-    from governance.catalogue import Catalogue
-    from governance.ingest import ingest
+    from stylevault.governance.catalogue.db import Catalogue
+    from stylevault.governance.ingest.run import ingest
 
     catalogue = Catalogue.open(url, store)
     profiler = cProfile.Profile() if profile_to else None
@@ -204,8 +204,8 @@ def in_child(function, *args):
 
 def fresh_catalogue(url: str, store: Path) -> None:
     """An empty, migrated catalogue with an admin and the steward `bench`."""
-    from governance import actors
-    from governance.catalogue import Catalogue
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.catalogue.db import Catalogue
 
     shutil.rmtree(store, ignore_errors=True)
     catalogue = Catalogue.open(url, store)
@@ -324,7 +324,8 @@ PROFILED = [
 def stage_times(folder: str, store_root: str) -> tuple[dict[str, float], float]:
     """Milliseconds per file of each step of `examine.examine`, timed directly (no profiler), and the
     seconds of the first phash, which imports imagehash and scipy once per process."""
-    from governance import imaging, rights, store
+    from stylevault.governance.catalogue import store
+    from stylevault.governance.pictures import imaging, rights
 
     spent: dict[str, float] = {}
 
@@ -448,7 +449,7 @@ def _whole_png(mode: str) -> bytes:
     """A PNG just under imaging.WHOLE_PIXELS, the largest a worker decodes whole."""
     from PIL import Image
 
-    from governance import imaging
+    from stylevault.governance.pictures import imaging
 
     side = int(imaging.WHOLE_PIXELS**0.5) - 8
     buffer = io.BytesIO()
@@ -472,7 +473,7 @@ def kind_folder(out: Path, name: str, count: int, make) -> Path:
 
 def examine_folder(folder: str, store_root: str) -> Measured:
     """examine() of every file, as an ingest worker runs it, in this process alone."""
-    from governance.examine import Examined, examine
+    from stylevault.governance.ingest.examine import Examined, examine
 
     paths = sorted(Path(folder).iterdir())
     examine(str(paths[0]), Path(store_root))  # imports (imagehash, scipy, resvg) paid once, not timed
@@ -489,7 +490,7 @@ def full_decode(folder: str) -> Measured:
     """The old path for comparison: every pixel of the file decoded, made RGB, then thumbnailed."""
     from PIL import Image
 
-    from governance import imaging
+    from stylevault.governance.pictures import imaging
 
     paths = sorted(Path(folder).iterdir())
     watch = Stopwatch()
@@ -504,8 +505,8 @@ def full_decode(folder: str) -> Measured:
 
 def idle() -> Measured:
     """A fresh interpreter that imports examine and decodes one small picture: the floor of a worker."""
-    from governance import imaging
-    from governance.examine import examine  # noqa: F401
+    from stylevault.governance.ingest.examine import examine  # noqa: F401
+    from stylevault.governance.pictures import imaging
 
     watch = Stopwatch()
     imaging.phash(imaging.thumbnail(imaging.decode(_icon(0)).rgb))

@@ -29,7 +29,7 @@ def _peak_mib() -> float:
 
 
 def imports_only(_: str) -> tuple[float, float, str]:
-    import governance.ingest  # noqa: F401
+    import stylevault.governance.ingest.run  # noqa: F401
 
     return 0.0, _peak_mib(), "-"
 
@@ -52,10 +52,10 @@ def chunked(path: str) -> tuple[float, float, str]:
 def stylevault_ingest(path: str) -> tuple[float, float, str]:
     import sqlalchemy as sa
 
-    from governance import actors
-    from governance.catalogue import Catalogue
-    from governance.ingest import ingest
-    from governance.models import Rejection
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.catalogue.db import Catalogue
+    from stylevault.governance.catalogue.models import Rejection
+    from stylevault.governance.ingest.run import ingest
 
     with tempfile.TemporaryDirectory() as work:
         catalogue = Catalogue.open(f"sqlite:///{work}/bench.db")
@@ -89,7 +89,7 @@ def main() -> None:
         ("stylevault ingest, workers=1", stylevault_ingest),
     ]
     _, imported, _ = in_child(imports_only, "")
-    print(f"python + import governance.ingest: {imported:.0f} MiB peak RSS\n")
+    print(f"python + import stylevault.governance.ingest.run: {imported:.0f} MiB peak RSS\n")
     header = ("file", "measurement", "seconds", "peak RSS MiB", "vs whole read", "sha256")
     print("| {:>8} | {:<37} | {:>7} | {:>12} | {:>13} | {} |".format(*header))
     print(f"|{'-' * 10}|{'-' * 39}|{'-' * 9}|{'-' * 14}|{'-' * 15}|--------|")

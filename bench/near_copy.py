@@ -1,4 +1,4 @@
-"""The near-copy check (governance.scoring) on copies of database images and on novel images.
+"""The near-copy check (outputs.scoring) on copies of database images and on novel images.
 
     python bench/near_copy.py [--members 200] [--novel 200] [--encoder SPEC] [--policy commercial]
                               [--size 128] [--out bench/out/near_copy]
@@ -97,9 +97,12 @@ def variant(image: Image.Image, kind: str, rng: random.Random) -> Image.Image:
 
 
 def build(work: Path, members: int, size: int, encoder: str, policy: str):
-    from governance import actors, index, review, stylesets
-    from governance.catalogue import Catalogue
-    from governance.ingest import ingest
+    from stylevault.governance.catalogue import actors
+    from stylevault.governance.catalogue.db import Catalogue
+    from stylevault.governance.curation import stylesets
+    from stylevault.governance.index import builds as index
+    from stylevault.governance.ingest.run import ingest
+    from stylevault.governance.legal import review
 
     folder = work / "in"
     folder.mkdir()
@@ -150,16 +153,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/near_copy"))
     args = parser.parse_args()
 
-    from governance.encoders import load_encoder
-    from governance.handle import IndexHandle
-    from governance.policy import load_policy
-    from governance.scoring import Scorer
+    from stylevault.governance.index.encoders import load_encoder
+    from stylevault.governance.index.handle import IndexHandle
+    from stylevault.governance.outputs.scoring import Scorer
+    from stylevault.governance.rules.policy_files import load_policy
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         encoder_spec = args.encoder
         if encoder_spec is None:
-            from governance.demo import untrained_encoder
+            from stylevault.governance.demo.run import untrained_encoder
 
             encoder_spec = f"local-dir:{untrained_encoder(work / 'encoder')}"
         catalogue, folder = build(work, args.members, args.size, encoder_spec, args.policy)

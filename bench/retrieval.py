@@ -1,5 +1,5 @@
 """Retrieval over a million embeddings: index build, recall, query latency and memory of our path
-(`governance.index.write_vectors`, `governance.handle.IndexHandle`) against raw usearch and exact
+(`index.builds.write_vectors`, `index.handle.IndexHandle`) against raw usearch and exact
 numpy float32 search, measured in the same run.
 
     python bench/retrieval.py [--count 1000000] [--dim 768] [--queries 1000] [--out bench/out/retrieval]
@@ -82,9 +82,9 @@ def make_queries(vectors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarra
 
 
 def write_members(folder: Path, count: int, dim: int, expansion_search: int) -> None:
-    """members.jsonl and manifest.json as `governance.index._write` lays them out; image id =
+    """members.jsonl and manifest.json as `index.builds._write` lays them out; image id =
     position + 1 (catalogue ids start at 1), so ids and positions differ as they do in real use."""
-    from governance.index import FORMAT, MANIFEST
+    from stylevault.governance.index.builds import FORMAT, MANIFEST
 
     ids = range(1, count + 1)
     shas = [hashlib.sha256(f"bench-image-{image_id}".encode()).hexdigest() for image_id in ids]
@@ -167,7 +167,7 @@ def in_child(function, *args):
 
 def build_ours(data: str, folder: str) -> tuple[float, dict, dict]:
     """Seconds of `write_vectors`, memory with the vectors loaded, memory at the end."""
-    from governance.index import write_vectors
+    from stylevault.governance.index.builds import write_vectors
 
     vectors = np.load(data)  # (N, D) float16 in memory, as a build holds the embeddings
     loaded = memory()
@@ -192,8 +192,8 @@ def build_raw(data: str, path: str, hnsw: dict) -> tuple[float, dict, dict]:
 def open_handle(folder: str, queries: np.ndarray) -> tuple[float, list[tuple[str, dict]]]:
     """Seconds to read the manifest and construct the handle, and memory after each stage of using
     it: imports, manifest, constructor, every query alone, the batch, vectors() of the batch's ids."""
-    from governance.handle import IndexHandle
-    from governance.index import read_manifest
+    from stylevault.governance.index.builds import read_manifest
+    from stylevault.governance.index.handle import IndexHandle
 
     stages = [("imports (numpy, usearch, governance)", memory())]
     started = time.perf_counter()
@@ -253,12 +253,12 @@ def measure_build(data: Path, folder: Path, raw_path: Path, hnsw: dict) -> Table
     print("building with raw usearch ...", flush=True)
     raw = in_child(build_raw, str(data), str(raw_path), hnsw)
     raw_path.unlink()
-    print("building with governance.index.write_vectors ...", flush=True)
+    print("building with stylevault.governance.index.builds.write_vectors ...", flush=True)
     ours = in_child(build_ours, str(data), str(folder))
     rows = []
     for label, (seconds, loaded, end) in (
         ("raw usearch: Index + add + save (baseline)", raw),
-        ("governance.index.write_vectors: vectors.npy + index.usearch", ours),
+        ("stylevault.governance.index.builds.write_vectors: vectors.npy + index.usearch", ours),
     ):
         rows.append([label, f"{seconds:.1f}", times(seconds / raw[0]), f"{loaded['VmRSS']:.0f}"])
         rows[-1] += [f"{end['VmHWM']:.0f}", f"{end['VmHWM'] - loaded['VmRSS']:.0f}"]
@@ -427,8 +427,8 @@ def main() -> None:
     args = parser.parse_args()
     from usearch.index import Index
 
-    from governance.handle import IndexHandle
-    from governance.index import HNSW, HNSW_THRESHOLD, read_manifest
+    from stylevault.governance.index.builds import HNSW, HNSW_THRESHOLD, read_manifest
+    from stylevault.governance.index.handle import IndexHandle
 
     if args.count < HNSW_THRESHOLD:
         parser.error(f"--count: at least {HNSW_THRESHOLD} (below that an index is searched exactly)")

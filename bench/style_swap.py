@@ -44,15 +44,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from generation import world
-from governance import actors, index, review, stylesets
-from governance.catalogue import Catalogue
-from governance.demo import write_manifest
-from governance.encoders import load_encoder
-from governance.generators import Recorder, Request
-from governance.generators import load as load_generator
-from governance.handle import IndexHandle
-from governance.ingest import ingest
+from stylevault.generation import world
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.curation import stylesets
+from stylevault.governance.demo.run import write_manifest
+from stylevault.governance.door import Recorder, Request
+from stylevault.governance.door import load as load_generator
+from stylevault.governance.index import builds as index
+from stylevault.governance.index.encoders import load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
 
 DATABASES = ("candy-stripes", "ink-dots", "dusk-gradient", *world.HELD_OUT)
 DB_SEED = 1000  # database renders: seeds the models never trained on (training used 0 and 1)

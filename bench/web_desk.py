@@ -25,10 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from catalogue_scale import LEGAL, databases  # noqa: E402
 
-from governance import clearance, images, reports  # noqa: E402
-from governance.catalogue import Catalogue  # noqa: E402
-from governance.models import Image, Licence  # noqa: E402
-from governance.policy import load_policy  # noqa: E402
+from stylevault.governance.catalogue.db import Catalogue  # noqa: E402
+from stylevault.governance.catalogue.models import Image, Licence  # noqa: E402
+from stylevault.governance.curation import clearance
+from stylevault.governance.legal import reports  # noqa: E402
+from stylevault.governance.rules.policy_files import load_policy  # noqa: E402
+from stylevault.governance.views import images
 
 PASSWORD = "bench password, long enough"
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -37,7 +39,7 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 def signed_in_client(catalogue):
     from fastapi.testclient import TestClient
 
-    from governance.web import WebConfig, create_app, passwords
+    from stylevault.governance.web import WebConfig, create_app, passwords
 
     with catalogue.write() as session:
         passwords.set_password(session, "admin", LEGAL, PASSWORD)

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -97,7 +97,7 @@ def import_compvis(ckpt, config, out, *, weights: str = "ema") -> Path:
     scripts/knn2img.py samples inside `ema_scope`."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    from generation.model import empty_module, load_weights, save_model
+    from stylevault.generation.model import empty_module, load_weights, save_model
 
     if weights not in ("ema", "raw"):
         raise BadInput(f"--weights: {weights!r} is neither 'ema' nor 'raw'")
@@ -323,7 +323,7 @@ def vae_config_from_ldm(ldm: _LdmConfig) -> dict:
 
 def schedule_from_ldm(ldm: _LdmConfig) -> dict:
     """The DDIM training schedule from LatentDiffusion's timesteps, linear_start/end and beta_schedule."""
-    from generation.model import training_schedule
+    from stylevault.generation.model import training_schedule
 
     p, where = ldm.params, "model.params"
     if "given_betas" in p:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from governance import encoders
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import encoders
 
 FORMAT = "stylevault-rdm/1"
 SPACES = ("latent", "pixel")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from governance.errors import BadInput, Refused
-from governance.generators import Neighbour, Output, Recorder, Request
+from stylevault.governance.door import Neighbour, Output, Recorder, Request
+from stylevault.governance.errors import BadInput, Refused
 
 
 def _unit(vectors: torch.Tensor) -> torch.Tensor:
@@ -24,12 +24,12 @@ def _unit(vectors: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class RDMPipeline:
-    model: object  # generation.model.RDMModel
-    encoder: object  # governance.encoders.Encoder, the index's own
+    model: object  # stylevault.generation.model.RDMModel
+    encoder: object  # stylevault.governance.index.encoders.Encoder, the index's own
 
     @torch.no_grad()
     def __call__(self, request: Request, index, recorder: Recorder) -> list[Output]:
-        from generation.sampling import decode, guided, make_scheduler, sample
+        from stylevault.generation.sampling import decode, guided, make_scheduler, sample
 
         model, config = self.model, self.model.config
         device = next(model.unet.parameters()).device

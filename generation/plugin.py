@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from governance.errors import BadInput
-from governance.generators import Output, Recorder, Request, resolve_guidance
+from stylevault.governance.door import Output, Recorder, Request, resolve_guidance
+from stylevault.governance.errors import BadInput
 
 
 class RDMGenerator:
-    """Text-guided retrieval-augmented diffusion over a cleared index (generation.pipeline)."""
+    """Text-guided retrieval-augmented diffusion over a cleared index (stylevault.generation.pipeline)."""
 
     name = "rdm"
 
     def load_model(self, path: Path, *, device: str | None = None):
         import torch
 
-        from generation.model import load_model
+        from stylevault.generation.model import load_model
 
         return load_model(path, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -25,7 +25,7 @@ class RDMGenerator:
         return (model.config.get("sampling") or {}).get("guidance")
 
     def generate(self, model, request: Request, index, encoder, recorder: Recorder) -> list[Output]:
-        from generation.pipeline import RDMPipeline
+        from stylevault.generation.pipeline import RDMPipeline
 
         return RDMPipeline(model, encoder)(resolve_guidance(self, model, request), index, recorder)
 
@@ -34,11 +34,11 @@ class RDMGenerator:
             raise BadInput(f"model import: unknown format {fmt!r} (known: compvis)")
         if config is None:
             raise BadInput("--config: the CompVis checkpoint's YAML config is required")
-        from generation.compvis import import_compvis
+        from stylevault.generation.compvis import import_compvis
 
         return import_compvis(source, config, out, weights=options.get("weights", "ema"))
 
     def untrained_model(self, out: Path, *, context_dim: int, seed: int = 0) -> Path:
-        from generation.model import create_untrained, save_model
+        from stylevault.generation.model import create_untrained, save_model
 
         return save_model(*create_untrained(context_dim=context_dim, seed=seed), out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 SAMPLERS = ("ddim", "dpmsolver++")
 

@@ -1,6 +1,6 @@
 """Training the demo models on a cleared index: a tiny open_clip encoder and a pixel-space RDM.
 
-Both read their data from a `governance.training.TrainingSet` (a verified index, its members'
+Both read their data from a `outputs.training.TrainingSet` (a verified index, its members'
 captions from the catalogue, and the catalogue's own decode path), and write into their model card
 the index, policy, style-set version and encoder they were trained on.
 
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 # A tiny open_clip: 32x32 images in 4x4 patches, 64-wide towers of 2 layers each.
 CLIP_CONFIG = {
@@ -408,7 +408,7 @@ def pixel_schedule() -> dict:
     """DDPM's linear schedule (Ho et al. 2020), the usual one for pixel space, with the UNet predicting
     the clean sample and samplers clipping it to [-1, 1]: on flat procedural images a few thousand CPU
     steps teach x0-prediction clean outputs where eps-prediction still leaves visible noise."""
-    from generation.model import training_schedule
+    from stylevault.generation.model import training_schedule
 
     schedule = training_schedule(beta_start=1e-4, beta_end=0.02, beta_schedule="linear")
     return {**schedule, "prediction_type": "sample", "clip_sample": True}
@@ -419,8 +419,8 @@ def train_rdm(data, encoder, out: Path, options: Options) -> dict:
     stylevault-rdm folder of the EMA weights whose card records what it was trained on."""
     from diffusers import DDPMScheduler
 
-    from generation.model import save_model
-    from generation.sampling import denoise
+    from stylevault.generation.model import save_model
+    from stylevault.generation.sampling import denoise
 
     out = Path(out)
     _check_out(out)
@@ -525,7 +525,7 @@ class DemoTrainer:
     kinds = ("clip", "rdm")
 
     def train(self, kind: str, data, out: Path, **options) -> dict:
-        from governance.encoders import load_encoder
+        from stylevault.governance.index.encoders import load_encoder
 
         settings = Options(**options)
         if kind == "clip":
@@ -533,7 +533,7 @@ class DemoTrainer:
             encoder = load_encoder(f"local-dir:{out}", device="cpu")
             return {"model_id": encoder.id, "weights_sha256": encoder.weights_sha256, **trained}
         if kind == "rdm":
-            from generation.model import load_model
+            from stylevault.generation.model import load_model
 
             spec = data.handle.manifest["encoder"]["spec"]
             trained = train_rdm(data, load_encoder(spec, device=settings.pick_device()), out, settings)

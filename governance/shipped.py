@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 WORLD_GROUP = "stylevault.worlds"
 PREFIX = "stylevault:"

@@ -7,7 +7,7 @@ line works too, from `sqlalchemy.url` in an alembic.ini of your own.
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from governance import models
+from stylevault.governance.catalogue import models, output_models  # noqa: F401 (every table on the metadata)
 
 target_metadata = models.SQLModel.metadata
 

@@ -85,18 +85,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def tiny_encoder(folder: Path, seed: int = 0) -> Path:
     """A tiny open_clip model with random (seeded) weights, in open_clip's local-dir layout."""
-    from governance.demo import untrained_encoder
+    from stylevault.governance.demo.run import untrained_encoder
 
     return untrained_encoder(folder, seed)
 
 
 def run_generate(catalogue, folder, rdm_dir, out, actor="gia", **params):
     """A small generate run (2 steps, k 3) through the real provenance path, on the CPU."""
-    from governance import provenance
-    from governance.generators import Request
+    from stylevault.governance.door import Request
+    from stylevault.governance.outputs import runs
 
     request = Request(prompt=params.pop("prompt", "a quiet study in blue"), **{"steps": 2, "k": 3, **params})
-    return provenance.generate(catalogue, actor, request, folder, rdm_dir, out, device="cpu")
+    return runs.generate(catalogue, actor, request, folder, rdm_dir, out, device="cpu")
 
 
 def lose_a_race(session, catalogue, image_id: int) -> None:

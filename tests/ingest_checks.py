@@ -10,10 +10,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from PIL import Image, PngImagePlugin
 
-from governance import audit, store
-from governance.catalogue import Catalogue
-from governance.models import AuditEvent, IngestRun, Licence, Rejection, Source
-from governance.models import Image as ImageRow
+from stylevault.governance.catalogue import audit, store
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import AuditEvent, IngestRun, Licence, Rejection, Source
+from stylevault.governance.catalogue.models import Image as ImageRow
 from tests.factories import alt, encode, picture, xmp_packet
 
 DMI_PROHIBITED = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"

@@ -12,15 +12,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from governance import audit, review
-from governance.errors import Refused
-from governance.ingest import ingest
-from governance.models import AuditEvent, AuditHead, Image
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.models import AuditEvent, AuditHead, Image
+from stylevault.governance.errors import Refused
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
 from tests.factories import TEAM_ACTORS, folder_of_images, write_csv
 
 EVENT = AuditEvent.__table__
 HEAD = AuditHead.__table__
-MIGRATION = importlib.import_module("migrations.versions.0001_catalogue_core")
+MIGRATION = importlib.import_module("stylevault.migrations.versions.0001_catalogue_core")
 
 
 @pytest.fixture

@@ -21,14 +21,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from governance import actors, alias_edits, audit, checkpoints, index, licences, review, stylesets
-from governance.errors import BadInput, Refused
-from governance.ingest import ingest
-from governance.models import OUTPUT_ACTIONS, AuditEvent, AuditHead
-from governance.replay import replay
-from governance.replay_rules import RULES
-from governance.web import passwords
-from tests.factories import run_generate, write, write_csv
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import OUTPUT_ACTIONS, AuditEvent, AuditHead
+from stylevault.governance.curation import stylesets
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import verification as index_verification
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import alias_edits, licence_decisions, review
+from stylevault.governance.upkeep import checkpoints
+from stylevault.governance.upkeep.replay import replay
+from stylevault.governance.upkeep.replay_rules import RULES
+from stylevault.governance.web import passwords
+from tests.factories import encode, picture, run_generate, write, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = AuditEvent.__table__
@@ -61,7 +65,7 @@ def lived_in(indexed, tmp_path):
     )
     with catalogue.write() as session:
         legal = actors.find(session, "lee")
-        licences.record_verified(
+        licence_decisions.record_verified(
             session, catalogue.store, legal, [4], licence="CC-BY-4.0", evidence="https://example.org/4"
         )
         alias_edits.add(session, "lee", "Studio Licence 7", "LicenseRef-studio-7", "contract 2026-07")
@@ -267,7 +271,7 @@ def test_a_rewritten_history_fools_the_chain_and_the_replay_but_not_the_checkpoi
     with catalogue.read() as session:
         assert session.execute(sa.text("SELECT state FROM image WHERE id = 2")).scalar() == "approved"
         assert not session.execute(sa.text("SELECT stale FROM index_build")).scalar()
-    assert index.verify(catalogue, folder).ok  # image 2 is back in a fresh index
+    assert index_verification.verify(catalogue, folder).ok  # image 2 is back in a fresh index
 
     # The chain alone is fooled, and so is the replay: the tables are what the shortened log says.
     fooled = cli("audit", "verify")
@@ -495,7 +499,7 @@ def test_an_unknown_action_is_a_finding_not_skipped(lived_in):
 # Where an action is an f-string, the values its placeholder takes.
 PLACEHOLDERS = {
     ("review.py", "decision"): tuple(review.TARGET),
-    ("outputs.py", "action"): OUTPUT_ACTIONS,
+    ("signoff.py", "action"): OUTPUT_ACTIONS,
 }
 
 
@@ -561,7 +565,7 @@ def test_every_action_written_in_governance_has_a_replay_rule():
         written
     )
     missing = {action: where for action, where in written.items() if action not in RULES}
-    assert missing == {}, f"actions without a replay rule in governance/replay_rules.py: {missing}"
+    assert missing == {}, f"actions without a replay rule in governance/upkeep/replay_rules.py: {missing}"
     unused = set(RULES) - set(written)
     assert unused == set(), f"replay rules for actions nothing writes: {sorted(unused)}"
 
@@ -588,14 +592,12 @@ def test_the_replay_reads_a_large_membership_by_its_count(catalogue, team, tmp_p
 
 
 def _png(seed: int) -> bytes:
-    from tests.factories import encode, picture
-
     return encode(picture(seed))
 
 
 def test_the_replay_is_clean_after_a_dated_index_build_and_its_verification(indexed):
     catalogue, folder = indexed
-    assert index.verify(catalogue, folder, on=date(2026, 11, 27)).ok
+    assert index_verification.verify(catalogue, folder, on=date(2026, 11, 27)).ok
     assert findings(catalogue) == []
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.web import WebConfig, create_app
+from stylevault.governance.web import WebConfig, create_app
 from tests.factories import encode, picture, run_generate, write, write_csv
 from tests.test_web import PASSWORD, SECRET, give_passwords, states
 
@@ -90,7 +90,7 @@ def sign_in(page, base: str, name: str) -> None:
 def test_a_legal_reviewer_signs_in_and_approves_an_image_from_the_keyboard(
     page, serve, catalogue, team, tmp_path, artifacts
 ):
-    from governance.ingest import ingest
+    from stylevault.governance.ingest.run import ingest
 
     rows = []
     for n in range(3):
@@ -130,8 +130,8 @@ def test_a_legal_reviewer_signs_in_and_approves_an_image_from_the_keyboard(
 
 
 def test_a_steward_publishes_a_style_set(page, serve, catalogue, team, tmp_path, artifacts):
-    from governance import review
-    from governance.ingest import ingest
+    from stylevault.governance.ingest.run import ingest
+    from stylevault.governance.legal import review
 
     for n in range(4):
         write(tmp_path / "in" / f"{n}.png", encode(picture(600 + n)))

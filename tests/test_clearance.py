@@ -7,10 +7,12 @@ from datetime import date
 
 import pytest
 
-from governance import clearance, images, review, stylesets
-from governance.errors import BadInput
-from governance.ingest import ingest
-from governance.policy import list_policies, load_policy
+from stylevault.governance.curation import clearance, stylesets
+from stylevault.governance.errors import BadInput
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.views import images
 from tests.factories import alt, encode, picture, write, write_csv, xmp_packet
 
 TODAY = date(2026, 11, 27)
@@ -74,7 +76,7 @@ def mixed(catalogue, team, tmp_path):
 def _sources(session):
     import sqlalchemy as sa
 
-    from governance.models import Source
+    from stylevault.governance.catalogue.models import Source
 
     return [{"path": s.path, "id": s.image_id} for s in session.scalars(sa.select(Source))]
 
@@ -83,7 +85,7 @@ def _reference(session, policy, image_ids):
     """Policy.decide for each member, from what `images show` reports: the one-image reference."""
     found = {}
     for image_id in image_ids:
-        shown = images.show(session, images.resolve(session, str(image_id)))
+        shown = images.show(session, images.resolve(session, str(image_id))).as_dict()
         lic = shown["licence"]
         found[image_id] = policy.decide(
             state=shown["state"],

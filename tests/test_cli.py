@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from governance import audit
-from governance.catalogue import Catalogue
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.db import Catalogue
 from tests.factories import encode, picture, write, write_csv, write_jsonl
 
 
@@ -43,7 +43,7 @@ def stocked(catalogue, team, tmp_path, cli):
 def test_init_creates_upgrades_and_bootstraps_one_admin(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from governance.cli import app
+    from stylevault.governance.cli import app
 
     runner = CliRunner()
     url = f"sqlite:///{tmp_path / 'new.db'}"
@@ -71,7 +71,7 @@ def test_init_creates_upgrades_and_bootstraps_one_admin(tmp_path, monkeypatch):
 def test_commands_refuse_a_catalogue_that_does_not_exist(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from governance.cli import app
+    from stylevault.governance.cli import app
 
     monkeypatch.setenv("STYLEVAULT_DB", f"sqlite:///{tmp_path / 'nothing.db'}")
     result = CliRunner().invoke(app, ["images", "list"])
@@ -294,7 +294,7 @@ FORMULAS = [
 
 def test_the_csv_report_neutralises_formulas(catalogue, team, tmp_path, cli):
     """OWASP CSV injection: a licence as found that a spreadsheet would run is written as text."""
-    from governance.reports import spreadsheet_cell
+    from stylevault.governance.legal.reports import spreadsheet_cell
 
     rows = []
     for n, licence in enumerate(FORMULAS):

@@ -13,10 +13,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from generation.compvis import SCHEDULE_BUFFERS, import_compvis
-from generation.model import create_untrained, load_model, save_model
-from generation.sampling import decode, encode, guided, make_scheduler, sample
-from governance.errors import BadInput
+from stylevault.generation.compvis import SCHEDULE_BUFFERS, import_compvis
+from stylevault.generation.model import create_untrained, load_model, save_model
+from stylevault.generation.sampling import decode, encode, guided, make_scheduler, sample
+from stylevault.governance.errors import BadInput
 
 DATA = Path(__file__).parent / "data" / "compvis_rdm_tiny"
 CKPT, CONFIG = DATA / "model.ckpt", DATA / "config.yaml"

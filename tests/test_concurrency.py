@@ -19,20 +19,23 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from governance import actors, audit, index, review
-from governance.catalogue import Catalogue
-from governance.errors import Busy, Refused
-from governance.ingest import ingest
-from governance.models import (
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import (
     APPROVAL_STATES,
     Actor,
     AuditEvent,
     Image,
-    IndexBuild,
     IngestRun,
     Licence,
     Source,
 )
+from stylevault.governance.catalogue.output_models import IndexBuild
+from stylevault.governance.errors import Busy, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
 from tests.conftest import ON_POSTGRES
 from tests.factories import folder_of_images, lose_a_race, write_csv
 
@@ -450,7 +453,7 @@ def test_a_revocation_between_an_index_builds_clearance_and_its_record(
         record = session.scalars(sa.select(IndexBuild).where(IndexBuild.index_id == built.index_id)).one()
         assert session.get(Image, 1).state == "revoked"
     assert record.stale and "revoked image 1" in record.stale_reason
-    assert not index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
+    assert not verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
 
 
 @postgres_only
@@ -491,7 +494,7 @@ def test_a_decision_that_keeps_losing_is_refused_as_busy_with_nothing_changed(ca
 def test_styleset_add_does_not_wait_for_a_reviewers_row_locks(catalogue, images):
     """A reviewer's lock on images (FOR NO KEY UPDATE) and the key-share locks that styleset add's
     foreign keys take do not conflict, so the two never deadlock over images (seen: 5 in 1,200)."""
-    from governance import stylesets
+    from stylevault.governance.curation import stylesets
 
     with catalogue.write() as session:
         stylesets.create(session, "sam", "north")
@@ -507,7 +510,7 @@ def test_styleset_add_does_not_wait_for_a_reviewers_row_locks(catalogue, images)
 
 def _add_without_audit(session, image_ids):
     """The statement styleset add runs, foreign keys and all (its audit append is not the point)."""
-    from governance.models import StyleSet, StyleSetMember, utcnow
+    from stylevault.governance.catalogue.models import StyleSet, StyleSetMember, utcnow
 
     styleset = session.scalars(sa.select(StyleSet).where(StyleSet.name == "north")).one()
     member, image = StyleSetMember.__table__, Image.__table__

@@ -16,8 +16,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from governance import credentials, index, provenance
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.outputs import credentials, provenance
 from tests.factories import run_generate as run
 
 
@@ -210,7 +211,7 @@ def test_generated_outputs_are_signed_before_they_are_hashed(signing, indexed, r
         (actions,) = [a for a in read["manifest"]["assertions"] if a["label"] == "c2pa.actions.v2"]
         assert actions["data"]["actions"][0]["parameters"]["run_id"] == made.run_id
         with catalogue.read() as session:
-            assert provenance.show(session, path)["output"]["sha256"] == sidecar["output"]["sha256"]
+            assert provenance.show(session, path).as_dict()["output"]["sha256"] == sidecar["output"]["sha256"]
 
 
 def test_without_a_certificate_nothing_is_signed(unsigned, indexed, rdm_dir, tmp_path):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from governance import imaging, store
-from governance.images import show
-from governance.ingest import ingest
+from stylevault.governance.catalogue import store
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.pictures import imaging
+from stylevault.governance.views.images import show
 from tests.factories import encode, write
 from tests.ingest_checks import assert_reconciled, bilevel_png, image_of, reasons, rejections
 
@@ -58,7 +59,7 @@ def test_white_line_art_on_a_transparent_ground_is_seen_and_shapes_are_not_near_
     assert BLANK not in hashes.values()
     assert len({hashes[f"{s}-white.png"] for s in shapes}) == len(shapes)
     with catalogue.read() as session:
-        from governance.images import resolve
+        from stylevault.governance.views.images import resolve
 
         for shape in shapes:
             shown = show(session, resolve(session, hashes_id(catalogue, root / f"{shape}-white.png")))

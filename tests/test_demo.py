@@ -13,11 +13,14 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from governance import audit, images, outputs, provenance
-from governance.catalogue import Catalogue
-from governance.cli import app
-from governance.demo import QUICK, load_world, run_demo
-from governance.replay import replay
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.cli import app
+from stylevault.governance.demo.run import QUICK, load_world, run_demo
+from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.outputs import provenance
+from stylevault.governance.upkeep.replay import replay
+from stylevault.governance.views import images
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +57,7 @@ def test_reduced_demo_runs_end_to_end(tmp_path):
         assert states == {"approved", "rejected", "revoked"}
         assert audit.verify(session).ok
         assert replay(session).findings == []  # every table is what the log says (DESIGN.md rule 11)
-        made = outputs.listing(session)
+        made = output_listing.listing(session)
         # What lee released is exactly what was not flagged, less what the revocation reopened.
         assert all(r["state"] == "pending" for r in made if r["flagged"])
         revoked = {r["id"] for r in images.list_images(session, state="revoked")}

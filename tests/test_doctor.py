@@ -11,10 +11,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import audit, doctor, index, liveness
-from governance.catalogue import Catalogue
-from governance.errors import BadInput
-from governance.models import IndexBuild, IngestRun
+from stylevault.governance.catalogue import audit, liveness
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import IngestRun
+from stylevault.governance.catalogue.output_models import IndexBuild
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.upkeep import doctor
 from tests.factories import folder_of_images
 from tests.factories import run_generate as generate
 
@@ -105,8 +108,8 @@ def test_outputs_left_by_a_failed_commit_are_found(indexed, rdm_dir, tmp_path, f
 
 def _ingest_and_hang(url: str, store: str, folder: str, ready) -> None:
     """An ingest that stops inside its first batch, as one does when it is killed there."""
-    from governance.batches import BatchWriter
-    from governance.ingest import ingest
+    from stylevault.governance.ingest.batches import BatchWriter
+    from stylevault.governance.ingest.run import ingest
 
     def hang(self, batch):
         ready.set()

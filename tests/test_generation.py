@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from governance import audit, index, provenance, review
-from governance.encoders import load_encoder
-from governance.errors import BadInput, Refused
-from governance.generators import available
-from governance.handle import IndexHandle
+from stylevault.governance.catalogue import audit
+from stylevault.governance.door import available
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
+from stylevault.governance.index.encoders import load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.legal import review
+from stylevault.governance.outputs import provenance, runs
 from tests.factories import run_generate as run
 
 TODAY = date(2026, 11, 27)
@@ -38,7 +42,7 @@ def test_outputs_carry_their_provenance(indexed, rdm_dir, tmp_path):
     )
     first = Image.open(out / made.files[0])
     assert first.text["stylevault:run"] == made.run_id and first.text["stylevault:output"] == "0"
-    manifest_sha = index.read_manifest(folder)[1]
+    manifest_sha = verification.read_manifest(folder)[1]
     assert first.text["stylevault:manifest_sha256"] == manifest_sha
     assert first.text["stylevault:prompt"] == "a quiet study in blue"
     assert json.loads(first.text["stylevault:parameters"])["seed"] == 7
@@ -156,7 +160,7 @@ def _encoder(folder: Path) -> str:
 
 
 def test_models_that_do_not_fit_are_refused(indexed, rdm_dir, tmp_path):
-    from generation.model import create_untrained, save_model
+    from stylevault.generation.model import create_untrained, save_model
 
     catalogue, folder = indexed
     with pytest.raises(BadInput, match="no-model"):
@@ -176,7 +180,7 @@ def test_a_killed_run_leaves_no_image_and_no_record(indexed, rdm_dir, tmp_path, 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(provenance, "_insert", killed)
+    monkeypatch.setattr(runs, "_insert", killed)
     with pytest.raises(KeyboardInterrupt):
         run(catalogue, folder, rdm_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
@@ -189,12 +193,12 @@ def test_show_affected_and_reproduce(indexed, rdm_dir, tmp_path, cli):
     made = run(catalogue, folder, rdm_dir, tmp_path / "out", n=2, seed=11)
     second = Path(made.out) / made.files[1]
     with catalogue.read() as session:
-        shown = provenance.show(session, second)
+        shown = provenance.show(session, second).as_dict()
         assert shown["ordinal"] == 1 and shown["run_id"] == made.run_id and len(shown["neighbours"]) == 3
         # Strip the text chunks: found again by the hash of its pixels.
         stripped = tmp_path / "stripped.png"
         Image.open(second).save(stripped)
-        assert provenance.show(session, stripped)["ordinal"] == 1
+        assert provenance.show(session, stripped).as_dict()["ordinal"] == 1
         neighbour = shown["neighbours"][0]["image_id"]
         hits = provenance.affected(session, neighbour)
         assert {(h["run_id"], h["ordinal"]) for h in hits} == {(made.run_id, 0), (made.run_id, 1)}
@@ -215,7 +219,7 @@ def test_show_affected_and_reproduce(indexed, rdm_dir, tmp_path, cli):
     with catalogue.write() as session:
         review.decide(session, "lee", "revoke", [str(neighbour)], "takedown")
     with catalogue.read() as session:
-        assert provenance.show(session, second)["index_now"]["stale"] is True
+        assert provenance.show(session, second).as_dict()["index_now"]["stale"] is True
     assert provenance.reproduce(catalogue, second)["same"]  # an auditor can still reproduce it
 
 
@@ -240,7 +244,7 @@ def test_a_picture_carrying_a_real_outputs_chunks_is_refused_not_vouched_for(ind
     resaved = tmp_path / "resaved.png"
     real.save(resaved, pnginfo=chunks, compress_level=1)
     with catalogue.read() as session:
-        assert provenance.show(session, resaved)["run_id"] == made.run_id
+        assert provenance.show(session, resaved).as_dict()["run_id"] == made.run_id
 
 
 def test_generate_cli(indexed, rdm_dir, tmp_path, cli):
@@ -352,4 +356,4 @@ def test_an_imported_compvis_checkpoint_generates(indexed, tmp_path, cli):
     ],
 )
 def test_licence_links_in_the_attribution_notice(spdx, url):
-    assert provenance.licence_url(spdx) == url
+    assert runs.licence_url(spdx) == url

@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from governance import actors, audit, images, index, licences, review
-from governance.encoders import EncoderSpec, load_encoder
-from governance.errors import BadInput, Refused
-from governance.handle import IndexHandle
-from governance.ingest import ingest
-from governance.models import IndexBuild
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.output_models import IndexBuild
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
+from stylevault.governance.index.encoders import EncoderSpec, load_encoder
+from stylevault.governance.index.handle import IndexHandle
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import licence_decisions, review
+from stylevault.governance.views import images
 from tests.factories import write
 
 
@@ -73,7 +77,7 @@ def test_build_writes_cleared_members_and_a_manifest_that_proves_it(published, e
     members = [json.loads(line) for line in (folder / "members.jsonl").read_text().splitlines()]
     assert members[1]["licence"] == "CC-BY-4.0" and members[1]["obligations"] == ["attribution"]
     assert members[1]["attribution"] == "Artist 1"
-    assert index.verify(published, folder, on=date(2026, 11, 27)).ok
+    assert verification.verify(published, folder, on=date(2026, 11, 27)).ok
 
 
 def test_the_handle_searches_exactly_and_returns_exact_vectors(published, encoder_dir, tmp_path):
@@ -126,7 +130,7 @@ def test_revocation_makes_the_index_stale_at_once_and_a_rebuild_drops_the_image(
         record = session.exec(select(IndexBuild)).one()
         assert record.stale and "revoked image 2 (takedown request)" in record.stale_reason
         assert audit.log(session, action="index.stale")[0]["target"] == f"index:{record.index_id}"
-    result = index.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
+    result = verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
     assert not result.ok and result.problems == [f"stale: {record.stale_reason}"]
     with pytest.raises(Refused, match="refused: stale"):
         IndexHandle.open(published, tmp_path / "idx", on=date(2026, 11, 27))
@@ -139,34 +143,35 @@ def test_a_licence_the_policy_refuses_makes_it_stale(published, encoder_dir, tmp
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
-    assert "licence of image 1 set to CC-BY-NC-4.0" in index.verify(published, tmp_path / "idx").stale
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+    assert "licence of image 1 set to CC-BY-NC-4.0" in verification.verify(published, tmp_path / "idx").stale
 
 
 def test_a_licence_that_stays_allowed_keeps_it_fresh(published, encoder_dir, tmp_path):
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
-    assert index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+    assert verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
 
 
 def test_an_expired_licence_is_found_and_recorded_by_verify(published, encoder_dir, tmp_path):
     build(published, encoder_dir, tmp_path / "idx")
-    assert index.verify(published, tmp_path / "idx", on=date(2027, 1, 31)).ok  # valid through its last day
-    later = index.verify(published, tmp_path / "idx", on=date(2027, 2, 1))
+    # valid through its last day
+    assert verification.verify(published, tmp_path / "idx", on=date(2027, 1, 31)).ok
+    later = verification.verify(published, tmp_path / "idx", on=date(2027, 2, 1))
     assert not later.ok and "image 8 is no longer cleared under commercial (licence expired)" in later.stale
     with published.read() as session:
         assert session.exec(select(IndexBuild)).one().stale
         assert audit.log(session, action="index.stale")[0]["actor"] == "system:index-verify"
-    assert not index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok  # stale stays stale
+    assert not verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok  # stale stays stale
 
 
 def test_a_conflicting_new_source_makes_it_stale(published, encoder_dir, tmp_path):
     build(published, encoder_dir, tmp_path / "idx")
     write(tmp_path / "more" / "same-as-1.png", (tmp_path / "in" / "1.png").read_bytes())
     ingest(published, "sam", tmp_path / "more", licence="All rights reserved", progress=False)
-    stale = index.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).stale
+    stale = verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).stale
     assert "licence re-derived by ingest run 2" in stale and "image 2" in stale
 
 
@@ -192,7 +197,7 @@ def test_a_conflicting_new_source_makes_it_stale(published, encoder_dir, tmp_pat
 def test_verify_catches_tampering(published, encoder_dir, tmp_path, cli, tamper, problem):
     build(published, encoder_dir, tmp_path / "idx")
     tamper(tmp_path / "idx")
-    result = index.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
+    result = verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
     assert not result.ok and any(problem in p for p in result.problems), result.problems
     run = cli("index", "verify", tmp_path / "idx", "--on", "2026-11-27")
     assert run.exit_code == 1 and problem in run.stderr
@@ -203,10 +208,10 @@ def test_verify_catches_tampering(published, encoder_dir, tmp_path, cli, tamper,
 def test_an_index_unknown_to_the_catalogue_is_refused(published, encoder_dir, tmp_path, catalogue):
     build(published, encoder_dir, tmp_path / "idx")
     with pytest.raises(BadInput, match="not an index folder"):
-        index.verify(published, tmp_path)
+        verification.verify(published, tmp_path)
     (tmp_path / "idx" / "manifest.json").write_text("{not json")
     with pytest.raises(BadInput, match="manifest.json: not valid JSON"):
-        index.verify(published, tmp_path / "idx")
+        verification.verify(published, tmp_path / "idx")
 
 
 def test_bad_builds_are_refused_and_write_nothing(published, encoder_dir, tmp_path):
@@ -334,8 +339,8 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     """Another commercial.yaml in ./policies, one that refuses CC0: `index verify` (no role
     needed) reports the file as a difference and leaves the index fresh; a licence change re-judges
     it by the recorded text too."""
-    from governance.models import PolicyText
-    from governance.policy import load_policy
+    from stylevault.governance.catalogue.output_models import PolicyText
+    from stylevault.governance.rules.policy_files import load_policy
 
     build(published, encoder_dir, tmp_path / "idx")
     shipped = load_policy("commercial")
@@ -352,7 +357,7 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     monkeypatch.delenv("STYLEVAULT_POLICIES", raising=False)
     assert load_policy("commercial").hash != shipped.hash
 
-    result = index.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
+    result = verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27))
     assert result.ok, result.problems
     [difference] = result.differences
     assert "policy commercial: the file found now" in difference and "judged as built" in difference
@@ -360,12 +365,15 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     assert run.exit_code == 0 and "the file found now" in run.stderr
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
     with published.read() as session:
         assert not session.exec(select(IndexBuild)).one().stale
         assert audit.log(session, action="index.stale") == []
     # The recorded text still decides: a licence it refuses makes the index stale.
     with published.write() as session:
         lee, image = actors.find(session, "lee"), images.resolve(session, "2")
-        licences.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
-    assert "image 2 is no longer cleared under commercial" in index.verify(published, tmp_path / "idx").stale
+        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+    assert (
+        "image 2 is no longer cleared under commercial"
+        in verification.verify(published, tmp_path / "idx").stale
+    )

@@ -20,15 +20,15 @@ import sqlalchemy as sa
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from governance import actors, audit, store
-from governance import ingest as ingest_module
-from governance.batches import BatchWriter
-from governance.catalogue import Catalogue
-from governance.errors import Refused
-from governance.examine import examine
-from governance.ingest import ingest
-from governance.models import AuditEvent, IngestRun, Licence, Rejection, Source
-from governance.models import Image as ImageRow
+from stylevault.governance.catalogue import actors, audit, store
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import AuditEvent, IngestRun, Licence, Rejection, Source
+from stylevault.governance.catalogue.models import Image as ImageRow
+from stylevault.governance.errors import Refused
+from stylevault.governance.ingest import run as ingest_module
+from stylevault.governance.ingest.batches import BatchWriter
+from stylevault.governance.ingest.examine import examine
+from stylevault.governance.ingest.run import ingest
 from tests.factories import encode, picture, write, write_csv
 from tests.ingest_checks import (
     actions,

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from governance import index, review, stylesets
-from governance import ingest as ingest_module
-from governance.ingest import ingest
-from governance.models import Image as ImageRow
+from stylevault.governance.catalogue.models import Image as ImageRow
+from stylevault.governance.curation import stylesets
+from stylevault.governance.index import builds as index
+from stylevault.governance.ingest import run as ingest_module
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
 from tests.factories import write, write_csv, write_jsonl
 from tests.ingest_checks import assert_reconciled, has_image, png, rejections, totals
 

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from governance.catalogue import Catalogue
-from governance.errors import BadInput
-from governance.ingest import ingest
-from governance.models import AuditEvent, Source
-from governance.models import Image as ImageRow
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.catalogue.models import AuditEvent, Source
+from stylevault.governance.catalogue.models import Image as ImageRow
+from stylevault.governance.errors import BadInput
+from stylevault.governance.ingest.run import ingest
 from tests.factories import alt, encode, picture, write, write_csv, write_jsonl, xmp_packet
 from tests.ingest_checks import (
     actions,

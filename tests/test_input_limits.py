@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from governance import examine as examine_module
-from governance import store
-from governance import svg as svg_module
-from governance.ingest import ingest
-from governance.limits import MAX_TEXT_CHARS
-from governance.models import AuditEvent
+from stylevault.governance.catalogue import store
+from stylevault.governance.catalogue.limits import MAX_TEXT_CHARS
+from stylevault.governance.catalogue.models import AuditEvent
+from stylevault.governance.ingest import examine as examine_module
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.pictures import svg as svg_module
 from tests.factories import encode, picture, write, write_jsonl, xmp_packet
 from tests.ingest_checks import assert_reconciled, has_image, image_of, png, rejections, sha, totals
 

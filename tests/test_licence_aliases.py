@@ -9,11 +9,12 @@ import json
 import pytest
 from sqlmodel import select
 
-from governance import aliases, audit, licences
-from governance.errors import BadInput
-from governance.ingest import ingest
-from governance.licences import normalise
-from governance.models import Licence
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.models import Licence
+from stylevault.governance.errors import BadInput
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.rules import aliases, licences
+from stylevault.governance.rules.licences import normalise
 from tests.factories import encode, picture, write, write_csv
 
 

@@ -9,11 +9,13 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from governance import audit, images, licences
-from governance.errors import BadInput
-from governance.ingest import ingest
-from governance.licences import normalise
-from governance.models import Licence
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.models import Licence
+from stylevault.governance.errors import BadInput
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.rules import licences
+from stylevault.governance.rules.licences import normalise
+from stylevault.governance.views import images
 from tests.factories import encode, picture, write, write_csv
 
 

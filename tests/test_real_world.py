@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from governance import licences
-from governance.ingest import ingest
-from governance.models import AuditEvent, Licence, Source
+from stylevault.governance.catalogue.models import AuditEvent, Licence, Source
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.rules import licences
 from tests.ingest_checks import actions, assert_reconciled, count, image_of
 
 CORPUS = Path(__file__).parent / "data" / "real_world"

@@ -7,10 +7,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from governance import audit, review
-from governance.errors import BadInput, Refused
-from governance.ingest import ingest
-from governance.models import Image
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.models import Image
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
 from tests.factories import encode, picture, write, write_csv
 
 LICENCES = ["CC0", "CC BY 4.0", "free for personal use", "CC-BY-NC-4.0"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance.encoders import EncoderSpec, load_encoder
-from governance.errors import BadInput
-from governance.shipped import load_world, shipped_model
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index.encoders import EncoderSpec, load_encoder
+from stylevault.governance.shipped import load_world, shipped_model
 
 
 def test_stylevault_demo_names_the_shipped_encoder_and_rdm_from_any_folder(tmp_path, monkeypatch):

@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from governance import audit, stylesets
-from governance.errors import BadInput, Refused
-from governance.ingest import ingest
-from governance.models import StyleSetVersion, StyleSetVersionMember
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.models import StyleSetVersion, StyleSetVersionMember
+from stylevault.governance.curation import stylesets
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.ingest.run import ingest
 from tests.factories import encode, picture, write, write_csv
 
 

@@ -15,10 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from governance import audit, index, review, stylesets, training
-from governance.demo import load_world, write_manifest
-from governance.errors import BadInput, Refused
-from governance.ingest import ingest
+from stylevault.governance.catalogue import audit
+from stylevault.governance.curation import stylesets
+from stylevault.governance.demo.run import load_world, write_manifest
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.index import builds as index
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
+from stylevault.governance.outputs import training
 from tests.factories import run_generate
 
 FAST = {"steps": 2, "batch_size": 8, "progress": False, "device": "cpu"}
@@ -61,8 +65,8 @@ def test_the_training_set_is_the_index_with_its_captions(world_index):
 
 
 def test_neighbours_exclude_the_image_and_its_near_duplicates(world_index):
-    from generation.train import NEAR_DUPLICATE_BITS, neighbours
-    from governance.encoders import load_encoder
+    from stylevault.generation.train import NEAR_DUPLICATE_BITS, neighbours
+    from stylevault.governance.index.encoders import load_encoder
 
     catalogue, folder = world_index
     data = training.open_set(catalogue, "gia", folder)
@@ -75,7 +79,7 @@ def test_neighbours_exclude_the_image_and_its_near_duplicates(world_index):
 
 
 def test_style_words_are_the_caption_less_its_content():
-    from generation.train import style_words
+    from stylevault.generation.train import style_words
 
     assert style_words("a red circle on the left, ink dots style", "a red circle on the left") == (
         "ink dots style"
@@ -87,8 +91,8 @@ def test_style_words_are_the_caption_less_its_content():
 def test_style_neighbours_are_found_by_the_style_words_alone(world_index):
     """Members of one style share one query (their style words), so their pools are the same list
     less themselves and their near-duplicates; the content plays no part."""
-    from generation.train import NEAR_DUPLICATE_BITS, style_neighbours, style_words
-    from governance.encoders import load_encoder
+    from stylevault.generation.train import NEAR_DUPLICATE_BITS, style_neighbours, style_words
+    from stylevault.governance.index.encoders import load_encoder
 
     catalogue, folder = world_index
     data = training.open_set(catalogue, "gia", folder)
@@ -135,7 +139,7 @@ def test_train_rdm_by_style_records_it_and_a_bad_choice_is_named(world_index, cl
 
 
 def test_train_clip_records_its_index_and_loads_as_an_encoder(world_index, tmp_path):
-    from governance.encoders import load_encoder
+    from stylevault.governance.index.encoders import load_encoder
 
     catalogue, folder = world_index
     result = training.train(catalogue, "gia", "clip", folder, tmp_path / "clip", **FAST)
@@ -177,8 +181,8 @@ def test_train_rdm_then_generate_with_it(world_index, tmp_path):
 def test_text_to_time_feeds_the_caption_to_every_block(world_index, tmp_path):
     """`--text-to-time`: the UNet also takes the context's text token as its class label (added to the
     timestep embedding); the sampler passes it, and generation with such a model works end to end."""
-    from generation.model import load_model
-    from generation.sampling import denoise
+    from stylevault.generation.model import load_model
+    from stylevault.generation.sampling import denoise
 
     catalogue, folder = world_index
     training.train(catalogue, "gia", "rdm", folder, tmp_path / "rdm", k=2, text_to_time=True, **FAST)

@@ -15,12 +15,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from governance import actors, audit, review
-from governance.errors import BadInput
-from governance.ingest import ingest
-from governance.models import ActorPassword, Image, Licence
-from governance.web import WebConfig, create_app, passwords
-from governance.web.sessions import COOKIE, Session
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import ActorPassword, Image, Licence
+from stylevault.governance.errors import BadInput
+from stylevault.governance.ingest.run import ingest
+from stylevault.governance.legal import review
+from stylevault.governance.web import WebConfig, create_app, passwords
+from stylevault.governance.web.sessions import COOKIE, Session
 from tests.conftest import ON_POSTGRES
 from tests.factories import encode, folder_of_images, lose_a_race, picture, run_generate, write, write_csv
 from tests.test_audit import attacker  # noqa: F401  (the fixture: triggers dropped, raw edits)
@@ -406,7 +407,7 @@ def test_queue_filters(lee, query, expected):
 
 
 def test_a_long_queue_is_counted_up_to_a_cap(lee, monkeypatch):
-    from governance.web import queries
+    from stylevault.governance.web import queries
 
     monkeypatch.setattr(queries, "COUNT_CAP", 4)
     for page in ("/queue", "/queue?state=pending&after=3"):
@@ -650,13 +651,13 @@ def test_an_admin_sets_a_password_from_the_cli_and_the_log_never_holds_it(cli, t
 def test_serve_binds_to_loopback_by_default():
     import inspect
 
-    from governance.cli.web_commands import serve
+    from stylevault.governance.cli.web_commands import serve
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
 
 
 def test_the_session_secret_is_made_once_beside_the_catalogue(tmp_path, monkeypatch):
-    from governance.web.config import SECRET_FILE, secret_key
+    from stylevault.governance.web.config import SECRET_FILE, secret_key
 
     monkeypatch.delenv("STYLEVAULT_SECRET_KEY", raising=False)
     first = secret_key(tmp_path / "store")
@@ -701,15 +702,15 @@ def test_outputs_are_signed_off_through_the_rules_of_output_review(indexed, rdm_
 
 
 def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
-    from governance import licences
-    from governance.images import resolve
+    from stylevault.governance.legal import licence_decisions
+    from stylevault.governance.views.images import resolve
 
     (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.4 a contract\n")
     (tmp_path / "page.html").write_bytes(b"<script>alert(1)</script>")
     with queue.write() as session:
         actor = actors.find(session, "lee")
         for image_id, evidence in ((5, "contract.pdf"), (6, "page.html")):
-            licences.set_licence(
+            licence_decisions.set_licence(
                 session,
                 queue.store,
                 actor,
@@ -775,7 +776,7 @@ def test_one_client_trying_many_names_is_refused_and_others_are_not(queue):
 
 def test_a_flood_of_made_up_names_cannot_flush_a_real_names_failures():
     """The old table forgot the oldest name once 10,000 others had failed; buckets forget nobody."""
-    from governance.web.throttle import SignInThrottle
+    from stylevault.governance.web.throttle import SignInThrottle
 
     throttle = SignInThrottle(limit=2, window=900, client_limit=1000, buckets=64)
     assert throttle.attempt("lee", "198.51.100.1", now=0) == 0
@@ -787,7 +788,7 @@ def test_a_flood_of_made_up_names_cannot_flush_a_real_names_failures():
 
 
 def test_the_throttle_forgets_attempts_after_its_window_and_a_success_clears_its_name():
-    from governance.web.throttle import SignInThrottle
+    from stylevault.governance.web.throttle import SignInThrottle
 
     throttle = SignInThrottle(limit=2, window=60, client_limit=10)
     assert throttle.attempt("lee", "a", now=0) == 0

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from generation import world
-from governance.demo import load_world
+from stylevault.generation import world
+from stylevault.governance.demo.run import load_world
 
 
 def test_rendering_is_a_function_of_content_style_and_seed():

@@ -8,9 +8,13 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, audit_app, catalogue, handled, settings
-from governance.cli.output import err, out, print_json, print_table
-from governance.errors import BadInput
+from stylevault.governance.catalogue import audit
+from stylevault.governance.cli.apps import JsonFlag, audit_app, catalogue, handled, settings
+from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.errors import BadInput
+from stylevault.governance.upkeep import checkpoints
+from stylevault.governance.upkeep.log_check import verify_log
+from stylevault.governance.views import images
 
 
 @audit_app.command("verify")
@@ -31,9 +35,6 @@ def audit_verify(
     """Walk the chain, check the checkpoints, replay the log against the tables; exit 1 naming the
     first that fails (an edited, deleted, inserted or reordered event; a rewritten history; a table
     row changed without an event)."""
-    from governance import checkpoints
-    from governance.verification import verify_log
-
     if pubkey is not None and checkpoint is None:
         raise BadInput("--pubkey: it checks checkpoints; give --checkpoint FILE too")
     public = checkpoints.load_public_key(pubkey) if pubkey is not None else None
@@ -78,8 +79,6 @@ def audit_log(
     as_json: JsonFlag = False,
 ) -> None:
     """Audit events, newest first."""
-    from governance import audit, images
-
     with catalogue().read() as session:
         target_type = target_id = None
         if target and ":" in target:
@@ -109,8 +108,6 @@ def audit_keygen(
 ) -> None:
     """Make an Ed25519 key for signing checkpoints: KEYFILE (private, mode 0600) and KEYFILE.pub.
     Keep KEYFILE off the database host; never overwrites a file."""
-    from governance import checkpoints
-
     made = checkpoints.keygen(out_file)
     if as_json:
         print_json(made)
@@ -135,8 +132,6 @@ def audit_checkpoint(
 ) -> None:
     """Sign the audit head (admin or legal): records an `audit.checkpoint` event, signs the head that
     event makes and appends the checkpoint to FILE. Keep FILE off the database host."""
-    from governance import checkpoints
-
     signed = checkpoints.checkpoint(catalogue(), settings.actor, key, out_file)
     if as_json:
         print_json(signed)

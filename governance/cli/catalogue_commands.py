@@ -11,18 +11,20 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import (
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.models import Actor
+from stylevault.governance.cli import selection
+from stylevault.governance.cli.apps import (
     JsonFlag,
     app,
     catalogue,
     handled,
     images_app,
     report_app,
-    selection,
     settings,
     users_app,
 )
-from governance.cli.output import (
+from stylevault.governance.cli.output import (
     out,
     print_document,
     print_image_lines,
@@ -30,7 +32,11 @@ from governance.cli.output import (
     print_json_array,
     print_table,
 )
-from governance.errors import Refused
+from stylevault.governance.demo.run import run_demo
+from stylevault.governance.errors import Refused
+from stylevault.governance.ingest.run import ingest as run_ingest
+from stylevault.governance.legal import reports
+from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ init and users
 
@@ -41,8 +47,6 @@ def init(
     admin: Annotated[str | None, typer.Option(help="On a new catalogue, create this first admin.")] = None,
 ) -> None:
     """Create or upgrade the catalogue (alembic upgrade head)."""
-    from governance import actors
-    from governance.models import Actor
 
     cat = catalogue(current=False)
     before = cat.revision()
@@ -68,7 +72,6 @@ def users_add(
     role: Annotated[list[str], typer.Option("--role", help="A role; repeat for several.")],
 ) -> None:
     """Add an actor with one or more roles."""
-    from governance import actors
 
     with catalogue().write() as session:
         state = actors.add(session, settings.actor, name, role)
@@ -79,7 +82,6 @@ def users_add(
 @handled
 def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Give an actor more roles."""
-    from governance import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role)
@@ -90,7 +92,6 @@ def users_grant(name: str, role: Annotated[list[str], typer.Option("--role")]) -
 @handled
 def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")]) -> None:
     """Take roles away from an actor."""
-    from governance import actors
 
     with catalogue().write() as session:
         state = actors.grant(session, settings.actor, name, role, revoke=True)
@@ -101,7 +102,6 @@ def users_ungrant(name: str, role: Annotated[list[str], typer.Option("--role")])
 @handled
 def users_disable(name: str) -> None:
     """Disable an actor: it keeps its history but can no longer act."""
-    from governance import actors
 
     with catalogue().write() as session:
         actors.set_disabled(session, settings.actor, name, True)
@@ -112,7 +112,6 @@ def users_disable(name: str) -> None:
 @handled
 def users_list(as_json: JsonFlag = False) -> None:
     """List actors and their roles."""
-    from governance import actors
 
     with catalogue().read() as session:
         rows = actors.listing(session)
@@ -146,7 +145,6 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Catalogue images: each file ends catalogued, a recognised duplicate, or rejected with a reason."""
-    from governance.ingest import ingest as run_ingest
 
     workers = workers or len(os.sched_getaffinity(0))
     summary = run_ingest(
@@ -176,7 +174,6 @@ def images_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List images with their approval state, licence and first source; every match unless --limit."""
-    from governance import images
 
     filters = selection.filters(
         state=state,
@@ -189,7 +186,7 @@ def images_list(
         run=run,
     )
     with catalogue().read() as session:
-        rows = images.iter_images(session, limit=limit, **filters)
+        rows = (row.as_dict() for row in images.iter_images(session, limit=limit, **filters))
         count = print_json_array(rows) if as_json else print_image_lines(rows)
     if not as_json:
         out.print(f"{count} images")
@@ -199,10 +196,9 @@ def images_list(
 @handled
 def images_show(image: str, as_json: JsonFlag = False) -> None:
     """Everything about one image: sources, licence, rights metadata, history."""
-    from governance import images
 
     with catalogue().read() as session:
-        data = images.show(session, images.resolve(session, image))
+        data = images.show(session, images.resolve(session, image)).as_dict()
     if as_json:
         print_json(data)
         return
@@ -253,7 +249,6 @@ def images_rejections(
     as_json: JsonFlag = False,
 ) -> None:
     """Files ingest refused, with the reason: nothing offered is dropped silently."""
-    from governance import images
 
     with catalogue().read() as session:
         rows = images.rejections(session, run=run, reason=reason, limit=limit)
@@ -270,7 +265,6 @@ def images_runs(
     limit: Annotated[int | None, typer.Option(min=1, help="Newest N runs.")] = None, as_json: JsonFlag = False
 ) -> None:
     """Ingest runs with their reconciled counts."""
-    from governance import images
 
     with catalogue().read() as session:
         rows = images.runs(session, limit=limit)
@@ -300,7 +294,6 @@ def report_licences(
     as_json: JsonFlag = False,
 ) -> None:
     """Licences by approval state, licences that need legal, expiring licences, opt-outs."""
-    from governance import reports
 
     with catalogue().read() as session:
         report = reports.licence_report(session, expiring_within=expiring_within)
@@ -321,6 +314,5 @@ def demo(
     ] = None,
 ) -> None:
     """The catalogue flow end to end, offline, on generated images with simulated licences."""
-    from governance.demo import run_demo
 
     run_demo(folder, out.console)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import (
+from stylevault.governance.cli.apps import (
     JsonFlag,
     catalogue,
     handled,
@@ -19,7 +19,7 @@ from governance.cli import (
     settings,
     styleset_app,
 )
-from governance.cli.output import (
+from stylevault.governance.cli.output import (
     _plain,
     err,
     out,
@@ -27,7 +27,14 @@ from governance.cli.output import (
     print_json_array,
     print_table,
 )
-from governance.errors import BadInput
+from stylevault.governance.curation import clearance, stylesets
+from stylevault.governance.errors import BadInput
+from stylevault.governance.index import builds as index
+from stylevault.governance.index import verification
+from stylevault.governance.rules.licences import parse_date
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import REASON_TEXT
+from stylevault.governance.views import images
 
 # ------------------------------------------------------------------ style sets
 
@@ -38,7 +45,6 @@ def styleset_create(
     name: str, description: Annotated[str | None, typer.Option(help="What the style set is for.")] = None
 ) -> None:
     """Create an empty style set, owned by the acting steward."""
-    from governance import stylesets
 
     state = catalogue().transact(lambda session: stylesets.create(session, settings.actor, name, description))
     out.print(f"created style set {state['name']} (owner {state['owner']})")
@@ -57,7 +63,6 @@ def styleset_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add images to the working membership (NAME, never a published NAME@N)."""
-    from governance import stylesets
 
     result = catalogue().transact(
         lambda session: stylesets.add(session, settings.actor, name, image or [], collection=collection)
@@ -76,7 +81,6 @@ def styleset_remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove images from the working membership."""
-    from governance import stylesets
 
     result = catalogue().transact(lambda session: stylesets.remove(session, settings.actor, name, image))
     if as_json:
@@ -93,7 +97,6 @@ def styleset_publish(
     as_json: JsonFlag = False,
 ) -> None:
     """Freeze the working membership as the next version, NAME@N."""
-    from governance import stylesets
 
     result = catalogue().transact(lambda session: stylesets.publish(session, settings.actor, name, note))
     if as_json:
@@ -114,7 +117,6 @@ def styleset_show(
     as_json: JsonFlag = False,
 ) -> None:
     """A style set, its versions, and (NAME@N or --members) a version's members."""
-    from governance import stylesets
 
     with catalogue().read() as session:
         if diff:
@@ -152,7 +154,6 @@ def styleset_show(
 @handled
 def styleset_list(as_json: JsonFlag = False) -> None:
     """Every style set with its latest version."""
-    from governance import stylesets
 
     with catalogue().read() as session:
         rows = stylesets.listing(session)
@@ -169,7 +170,6 @@ def styleset_list(as_json: JsonFlag = False) -> None:
 @handled
 def policy_list(as_json: JsonFlag = False) -> None:
     """The policies found (STYLEVAULT_POLICIES, ./policies, then the shipped ones)."""
-    from governance.policy import list_policies
 
     rows = [
         {"name": p.name, "description": p.description, "sha256": p.hash, "path": str(p.path)}
@@ -187,7 +187,6 @@ def policy_list(as_json: JsonFlag = False) -> None:
 @handled
 def policy_show(policy: str, as_json: JsonFlag = False) -> None:
     """A policy's rules, its file and its content hash."""
-    from governance.policy import load_policy
 
     loaded = load_policy(policy)
     data = {"sha256": loaded.hash, "path": str(loaded.path), **loaded.model_dump(mode="json")}
@@ -224,9 +223,6 @@ def policy_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Which members of a style-set version the policy clears, and why each other one is excluded."""
-    from governance import clearance
-    from governance.licences import parse_date
-    from governance.policy import REASON_TEXT, load_policy
 
     loaded = load_policy(policy)
     day = parse_date(on, "--on") if on else None
@@ -275,7 +271,6 @@ def index_build(
     as_json: JsonFlag = False,
 ) -> None:
     """Embed the cleared members of a style-set version and write a usearch index with its manifest."""
-    from governance import index
 
     progress = _embedding_progress()
     with progress or nullcontext():
@@ -334,10 +329,8 @@ def index_verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check every hash, the manifest against the catalogue, and that every member is still cleared."""
-    from governance import index
-    from governance.licences import parse_date
 
-    result = index.verify(
+    result = verification.verify(
         catalogue(), folder, on=parse_date(on, "--on") if on else None, actor=settings.actor
     )
     if as_json:
@@ -364,7 +357,6 @@ def index_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Index builds with their style-set version, policy, encoder and whether they are stale."""
-    from governance import images, index
 
     with catalogue().read() as session:
         image_id = images.resolve(session, image).id if image else None

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, app, catalogue, handled, settings
-from governance.cli.output import out, print_json
+from stylevault.governance.cli.apps import JsonFlag, app, catalogue, handled, settings
+from stylevault.governance.cli.output import out, print_json
+from stylevault.governance.upkeep import doctor as checkup
 
 
 @app.command("doctor")
@@ -24,7 +25,6 @@ def doctor(
     as_json: JsonFlag = False,
 ) -> None:
     """Find index and output folders the catalogue never recorded, temp folders and dead ingest runs."""
-    from governance import doctor as checkup
 
     cat = catalogue()
     findings = checkup.examine(cat, folder or [])

@@ -9,9 +9,21 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, app, catalogue, handled, model_app, provenance_app, settings
-from governance.cli.output import err, out, print_json, print_table
-from governance.shipped import shipped_model
+from stylevault.governance.cli.apps import (
+    JsonFlag,
+    app,
+    catalogue,
+    handled,
+    model_app,
+    provenance_app,
+    settings,
+)
+from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.door import Request, load
+from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import files, provenance, runs
+from stylevault.governance.shipped import shipped_model
+from stylevault.governance.views import images
 
 
 class Sampler(StrEnum):
@@ -53,8 +65,6 @@ def generate(
     as_json: JsonFlag = False,
 ) -> None:
     """Generate images from a prompt and a cleared index; every output's sources go on record."""
-    from governance import provenance
-    from governance.generators import Request
 
     request = Request(
         prompt=prompt,
@@ -67,7 +77,7 @@ def generate(
         n=n,
     )
     folder = shipped_model(model, "rdm") or Path(model).expanduser().resolve()
-    made = provenance.generate(
+    made = runs.generate(
         catalogue(), settings.actor, request, index, folder, out_dir, generator=generator, device=device
     )
     if as_json:
@@ -75,7 +85,7 @@ def generate(
         return
     out.print(
         f"run {made.run_id}: {len(made.files)} images in {made.out} (attribution notice: "
-        f"{Path(made.out) / provenance.NOTICE})",
+        f"{Path(made.out) / files.NOTICE})",
     )
 
 
@@ -89,8 +99,6 @@ def model_import_compvis(
     generator: Annotated[str, typer.Option(help="The generator plugin that converts it.")] = "rdm",
 ) -> None:
     """Convert an official RDM checkpoint into a stylevault model folder (EMA weights by default)."""
-    from governance.errors import BadInput
-    from governance.generators import load
 
     if weights not in ("ema", "raw"):
         raise BadInput(f"--weights: ema or raw, not {weights!r}")
@@ -102,10 +110,9 @@ def model_import_compvis(
 @handled
 def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
     """An output's record: prompt, parameters, model, index, every neighbour with its licence."""
-    from governance import provenance
 
     with catalogue().read() as session:
-        record = provenance.show(session, file)
+        record = provenance.show(session, file).as_dict()
     if as_json:
         print_json(record)
         return
@@ -132,9 +139,7 @@ def provenance_show(file: Path, as_json: JsonFlag = False) -> None:
 
 def _review_lines(record: dict) -> list[str]:
     """Output review: the state, the near-copy scores and the decisions, for `provenance show`."""
-    review, scores = record.get("review"), record.get("scores")
-    if review is None:
-        return ["  review: not in review (made before output review existed)"]
+    review, scores = record["review"], record["scores"]
     lines = [f"  review: {review['state']}" + (" (FLAGGED)" if review["flagged"] else "")]
     if scores and scores["status"] == "scored":
         lines.append(
@@ -149,7 +154,7 @@ def _review_lines(record: dict) -> list[str]:
     lines += [
         f"  {d['at']} {d['actor']} {d['action']} -> {d['to_state']}"
         + (f" ({d['reason']})" if d["reason"] else "")
-        for d in record.get("decisions", [])
+        for d in record["decisions"]
     ]
     return lines
 
@@ -158,7 +163,6 @@ def _review_lines(record: dict) -> list[str]:
 @handled
 def provenance_affected(image: str, as_json: JsonFlag = False) -> None:
     """Every output that retrieved IMAGE (id, sha256 or a 12+ digit prefix)."""
-    from governance import images, provenance
 
     with catalogue().read() as session:
         image_id = images.resolve(session, image).id
@@ -174,7 +178,6 @@ def provenance_affected(image: str, as_json: JsonFlag = False) -> None:
 @handled
 def provenance_reproduce(file: Path, as_json: JsonFlag = False) -> None:
     """Generate the output again from its record on the CPU; exit 1 unless the pixels match."""
-    from governance import provenance
 
     result = provenance.reproduce(catalogue(), file)
     if as_json:

@@ -8,9 +8,20 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, catalogue, handled, licence_app, review_app, selection, settings
-from governance.cli.output import out, print_json
-from governance.errors import BadInput
+from stylevault.governance.catalogue import actors
+from stylevault.governance.cli import selection
+from stylevault.governance.cli.apps import (
+    JsonFlag,
+    catalogue,
+    handled,
+    licence_app,
+    review_app,
+    settings,
+)
+from stylevault.governance.cli.output import out, print_json
+from stylevault.governance.errors import BadInput
+from stylevault.governance.legal import licence_decisions, review
+from stylevault.governance.views import images
 
 
 def id_ranges(ids: list[int], most: int = 12) -> str:
@@ -53,7 +64,6 @@ def licence_set(
     as_json: JsonFlag = False,
 ) -> None:
     """Record a verified licence for an image, or for every image the filters match (legal)."""
-    from governance import actors, images, licences
 
     filters = selection.filters(
         state=state,
@@ -73,7 +83,7 @@ def licence_set(
     def record(session):
         actor = actors.require(session, settings.actor, "licence.set")
         ids = [images.resolve(session, image).id] if image is not None else images.matching_ids(**filters)
-        return licences.record_verified(
+        return licence_decisions.record_verified(
             session,
             cat.store,
             actor,
@@ -89,7 +99,14 @@ def licence_set(
     recorded = cat.transact(record)
     if as_json:
         if image is not None and not dry_run:
-            print_json({"id": recorded.images[0]["id"], **recorded.images[0]["after"]})
+            print_json(
+                {
+                    "id": recorded.images[0]["id"],
+                    **recorded.images[0]["after"],
+                    "stale_indexes": recorded.stale_indexes,
+                    "reopened_outputs": recorded.reopened_outputs,
+                }
+            )
         else:
             print_json(recorded.as_dict())
         return
@@ -114,13 +131,21 @@ def _print_recorded(recorded, *, single: bool) -> None:
         for (status, spdx, raw), ids in sorted(groups.items(), key=lambda g: -len(g[1])):
             was = f"{status} {spdx or '-'} (as found: {raw!r})"
             _say(f"  {len(ids)} {'were' if not recorded.dry_run else 'now'} {was}: images {id_ranges(ids)}")
-    for index_id in recorded.stale_indexes:
-        _say(f"  index {index_id} is now stale")
+    _print_consequences(recorded)
     if recorded.dry_run:
         held = recorded.indexes_to_rejudge
         if held:
             _say(f"  indexes holding these images, re-judged when applied: {', '.join(held)}")
         _say("dry run: nothing changed")
+
+
+def _print_consequences(done) -> None:
+    """What a change in images' standing did (governance/standing): stale indexes, reopened outputs."""
+    for index_id in done.stale_indexes:
+        _say(f"  index {index_id} is now stale")
+    if done.reopened_outputs:
+        outputs = ", ".join(str(i) for i in done.reopened_outputs)
+        _say(f"  released outputs back to pending: {outputs}")
 
 
 # ------------------------------------------------------------------ review
@@ -147,17 +172,12 @@ def _print_decision(decision, review) -> None:
     for kind, count in why.most_common():
         ids = [s["id"] for s in decision.skipped if s["why"] == kind]
         _say(f"  skipped {count} {labels.get(kind, kind)}: images {id_ranges(ids)}")
-    for index_id in decision.stale_indexes:
-        _say(f"  index {index_id} is now stale")
-    if decision.reopened_outputs:
-        outputs = ", ".join(str(i) for i in decision.reopened_outputs)
-        _say(f"  released outputs back to pending: {outputs}")
+    _print_consequences(decision)
     if decision.dry_run:
         _say("dry run: nothing changed")
 
 
 def _review(decision: str, refs: list[str] | None, reason: str | None, as_json: bool, **options) -> None:
-    from governance import review
 
     dry_run = options.pop("dry_run", False)
     filters = selection.filters(**options)

@@ -6,8 +6,16 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, catalogue, handled, licence_alias_app, licence_app, settings
-from governance.cli.output import out, print_json, print_table
+from stylevault.governance.cli.apps import (
+    JsonFlag,
+    catalogue,
+    handled,
+    licence_alias_app,
+    licence_app,
+    settings,
+)
+from stylevault.governance.cli.output import out, print_json, print_table
+from stylevault.governance.legal import alias_edits
 
 
 def _print_change(verb: str, state: dict) -> None:
@@ -30,7 +38,6 @@ def alias_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a site alias (legal); the automatic licences it changes are re-derived at once."""
-    from governance import alias_edits
 
     with catalogue().write() as session:
         state = alias_edits.add(session, settings.actor, text, spdx, why)
@@ -46,7 +53,6 @@ def alias_remove(
     text: Annotated[str, typer.Argument(help="The site alias's text.")], as_json: JsonFlag = False
 ) -> None:
     """Remove a site alias (legal); the licences it produced are re-derived without it."""
-    from governance import alias_edits
 
     with catalogue().write() as session:
         state = alias_edits.remove(session, settings.actor, text)
@@ -60,7 +66,6 @@ def alias_remove(
 @handled
 def alias_list(as_json: JsonFlag = False) -> None:
     """Every alias in force: the shipped table, then the site's own."""
-    from governance import alias_edits
 
     with catalogue().read() as session:
         rows = alias_edits.listing(session)
@@ -76,7 +81,6 @@ def alias_list(as_json: JsonFlag = False) -> None:
 @handled
 def licence_rederive(as_json: JsonFlag = False) -> None:
     """Derive every automatic licence again with the aliases in force (after an upgrade; legal)."""
-    from governance import alias_edits
 
     with catalogue().write() as session:
         changed = alias_edits.rederive_all(session, settings.actor)

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, catalogue, handled, outputs_app, settings
-from governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.cli.apps import JsonFlag, catalogue, handled, outputs_app, settings
+from stylevault.governance.cli.output import err, out, print_json, print_table
+from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.outputs import signoff as outputs
 
 OutputRefs = Annotated[
     list[str], typer.Argument(help="Outputs: ids, PNG files, or 12+ hex digits of a file or pixel sha256.")
@@ -29,10 +31,9 @@ def outputs_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Outputs with their review state, flag and nearest-member scores."""
-    from governance import outputs
 
     with catalogue().read() as session:
-        rows = outputs.listing(
+        rows = output_listing.listing(
             session, state=state, flagged=flagged, index=index, styleset=styleset, limit=limit
         )
     if as_json:
@@ -59,10 +60,9 @@ def outputs_list(
 @handled
 def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     """One output: its scores, the thresholds they were judged by, its state and decision history."""
-    from governance import outputs
 
     with catalogue().read() as session:
-        detail = outputs.show(session, output)
+        detail = output_listing.show(session, output).as_dict()
     if as_json:
         print_json(detail)
         return
@@ -70,9 +70,7 @@ def outputs_show(output: str, as_json: JsonFlag = False) -> None:
     lines = [
         f"output {detail['output_id']} ({detail['path']}): run {detail['run_id']}, "
         f"prompt {detail['prompt']!r}",
-        f"  state {review['state']}" + (" FLAGGED" if review["flagged"] else "")
-        if review
-        else "  not in review",
+        f"  state {review['state']}" + (" FLAGGED" if review["flagged"] else ""),
     ]
     if scores is None:
         lines.append("  not scored")
@@ -109,7 +107,6 @@ def outputs_score(
     as_json: JsonFlag = False,
 ) -> None:
     """Score outputs again from their run's index; an index that is gone is recorded as missing."""
-    from governance import outputs
 
     results = outputs.rescore(catalogue(), settings.actor, refs, device=device)
     if as_json:
@@ -150,7 +147,6 @@ def outputs_release(
     as_json: JsonFlag = False,
 ) -> None:
     """Sign outputs off for use. Each output is decided on its own; exit 1 if any was refused."""
-    from governance import outputs
 
     with catalogue().write() as session:
         result = outputs.release(session, settings.actor, refs, reason, override)
@@ -165,7 +161,6 @@ def outputs_withhold(
     as_json: JsonFlag = False,
 ) -> None:
     """Take outputs out of use, with a reason."""
-    from governance import outputs
 
     with catalogue().write() as session:
         result = outputs.withhold(session, settings.actor, refs, reason)

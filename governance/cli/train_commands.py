@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import JsonFlag, app, catalogue, handled, settings
-from governance.cli.output import out, print_json
+from stylevault.governance.cli.apps import JsonFlag, app, catalogue, handled, settings
+from stylevault.governance.cli.output import out, print_json
+from stylevault.governance.demo.run import build_demo_models
+from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import training
 
 train_app = typer.Typer(
     no_args_is_help=True, help="Train demo-scale encoders and RDMs from a cleared index (generator role)."
@@ -45,11 +48,8 @@ PoolOption = Annotated[int, typer.Option(help="The RDM's k of each step are draw
 
 
 def _train(kind: str, index: Path, out_dir: Path, as_json: bool, trainer: str, **options) -> None:
-    from governance import training
 
     if options["steps"] < 1:
-        from governance.errors import BadInput
-
         raise BadInput(f"--steps: must be at least 1, got {options['steps']}")
     result = training.train(catalogue(), settings.actor, kind, index, out_dir, trainer=trainer, **options)
     if as_json:
@@ -158,7 +158,6 @@ def train_demo_models(
     """Train the shipped demo models from scratch, every step on record in a catalogue in --work:
     render the world's training styles, ingest, approve, publish, index, train the encoder, index
     again with it, train the RDM."""
-    from governance.demo import build_demo_models
 
     results = build_demo_models(
         work,

@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
-from governance.cli import app, catalogue, handled, settings, users_app
-from governance.cli.output import err, out
-from governance.errors import BadInput
+from stylevault.governance.cli.apps import app, catalogue, handled, settings, users_app
+from stylevault.governance.cli.output import err, out
+from stylevault.governance.errors import BadInput
+from stylevault.governance.web import create_app, passwords
+from stylevault.governance.web.config import from_environment
 
 
 @app.command()
@@ -44,9 +46,6 @@ def serve(
 ) -> None:
     """The web review desk: review queue, style sets, indexes and runs, audit and reports."""
     import uvicorn
-
-    from governance.web import create_app
-    from governance.web.config import from_environment
 
     cat = catalogue()
     config = from_environment(
@@ -86,7 +85,6 @@ def users_passwd(
 ) -> None:
     """Set the password an actor signs in to the web desk with (admin; from a prompt, STYLEVAULT_PASSWORD
     or --password-stdin). The audit log records that it was set, never the password."""
-    from governance.web import passwords
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -5,7 +5,7 @@
 layer adds sign-in, sessions, CSRF protection and pages, and no business rule of its own.
 """
 
-from governance.web.app import create_app
-from governance.web.config import WebConfig
+from stylevault.governance.web.app import create_app
+from stylevault.governance.web.config import WebConfig
 
 __all__ = ["WebConfig", "create_app"]

@@ -1,7 +1,7 @@
 """Actors for admins: who exists, their roles, whether they can sign in; add, disable, set passwords.
 
-Everyone signed in may read the list; every change goes through `governance.actors` and
-`governance.web.passwords`, which require the admin role and write the audit events."""
+Everyone signed in may read the list; every change goes through `stylevault.governance.catalogue.actors` and
+`stylevault.governance.web.passwords`, which require the admin role and write the audit events."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from governance import actors
-from governance.errors import BadInput
-from governance.models import ROLES, Actor, ActorPassword
-from governance.web import passwords
-from governance.web.desk import Form, Me, catalogue_of, quoted, render, session_of, text
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.models import ROLES, Actor, ActorPassword
+from stylevault.governance.errors import BadInput
+from stylevault.governance.web import passwords
+from stylevault.governance.web.desk import Form, Me, catalogue_of, quoted, render, session_of, text
 
 router = APIRouter()
 

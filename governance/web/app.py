@@ -11,12 +11,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from governance import actors, audit, review
-from governance.catalogue import Catalogue
-from governance.errors import BadInput, Busy, Refused
-from governance.web import passwords
-from governance.web.config import WebConfig
-from governance.web.desk import (
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.errors import BadInput, Busy, Refused
+from stylevault.governance.legal import review
+from stylevault.governance.web import (
+    actor_pages,
+    assets,
+    audit_pages,
+    bulk_pages,
+    output_pages,
+    passwords,
+    review_pages,
+    run_pages,
+    styleset_pages,
+)
+from stylevault.governance.web.config import WebConfig
+from stylevault.governance.web.desk import (
     HERE,
     CsrfRefused,
     Form,
@@ -30,8 +41,8 @@ from governance.web.desk import (
     session_of,
     text,
 )
-from governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
-from governance.web.throttle import SignInThrottle
+from stylevault.governance.web.sessions import COOKIE, EXPIRED, Sessions, record_refusal
+from stylevault.governance.web.throttle import SignInThrottle
 
 SECURITY_HEADERS = {
     # No inline script or style anywhere: the desk's one script is /static/desk.js.
@@ -47,16 +58,6 @@ SECURITY_HEADERS = {
 
 def create_app(catalogue: Catalogue, config: WebConfig) -> FastAPI:
     """The web desk over `catalogue` (already migrated to the code's head)."""
-    from governance.web import (
-        actor_pages,
-        assets,
-        audit_pages,
-        bulk_pages,
-        output_pages,
-        review_pages,
-        run_pages,
-        styleset_pages,
-    )
 
     app = FastAPI(title="stylevault review desk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.catalogue = catalogue

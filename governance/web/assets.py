@@ -13,9 +13,9 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
-from governance import store
-from governance.web.desk import SHA256, AssetMe, NotFound, catalogue_of
-from governance.web.queries import output_path
+from stylevault.governance.catalogue import store
+from stylevault.governance.web.desk import SHA256, AssetMe, NotFound, catalogue_of
+from stylevault.governance.web.queries import output_path
 
 router = APIRouter()
 EVIDENCE = re.compile(r"^([0-9a-f]{64})(\.[a-z0-9]{1,10})?$")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from governance import audit, images, reports
-from governance.errors import BadInput
-from governance.web.desk import Me, catalogue_of, render, whole_number
+from stylevault.governance.catalogue import audit
+from stylevault.governance.errors import BadInput
+from stylevault.governance.legal import reports
+from stylevault.governance.views import images
+from stylevault.governance.web.desk import Me, catalogue_of, render, whole_number
 
 router = APIRouter()
 AUDIT_LIMIT = 200

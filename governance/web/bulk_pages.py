@@ -7,10 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from governance import actors, images, licences, review
-from governance.errors import BadInput, Refused
-from governance.web.desk import Form, Me, catalogue_of, render, session_of, text, whole_number
-from governance.web.review_pages import URL, _carried_filters
+from stylevault.governance.catalogue import actors
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.legal import licence_decisions, review
+from stylevault.governance.views import images
+from stylevault.governance.web.desk import Form, Me, catalogue_of, render, session_of, text, whole_number
+from stylevault.governance.web.review_pages import URL, _carried_filters
 
 router = APIRouter()
 ACTIONS = ("licence", "approve", "reject")
@@ -39,7 +41,7 @@ def decide_queue(request: Request, me: Me, form: Form):
             needed = "licence: give an SPDX expression (LicenseRef-... for a contract)"
             licence = text(form, "licence", required=needed)
             actor = actors.require(session, me.actor, "licence.set")
-            outcome = licences.record_verified(
+            outcome = licence_decisions.record_verified(
                 session,
                 catalogue.store,
                 actor,

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from governance.errors import BadInput
+from stylevault.governance.errors import BadInput
 
 SECRET_FILE = "web-secret.key"
 SESSION_HOURS = 8
@@ -25,7 +25,7 @@ class WebConfig:
     secure_cookies: bool = False
     session_seconds: int = SESSION_HOURS * 3600
     # Sign-in attempts one name, and one client address, may make within the window before further
-    # ones are refused outright (governance.web.throttle); a success is not counted.
+    # ones are refused outright (stylevault.governance.web.throttle); a success is not counted.
     signin_attempts: int = 5
     signin_client_attempts: int = 20
     signin_window_seconds: int = 15 * 60

@@ -14,10 +14,10 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import FormData
 
-from governance import actors
-from governance.catalogue import Catalogue
-from governance.errors import BadInput, Refused
-from governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.web.sessions import CSRF_FIELD, ENDED, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -193,7 +193,8 @@ def link(url: str | None):
 
 
 def evidence_link(reference: str):
-    """Licence evidence: a URL as given, or a file in the store by its hash (licences.set_licence)."""
+    """Licence evidence: a URL as given, or a file in the store by its hash
+    (licence_decisions.set_licence)."""
     stored = STORED_EVIDENCE.match(reference)
     if stored:
         name, label = stored.group(1), stored.group(2) or stored.group(1)

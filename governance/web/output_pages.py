@@ -1,5 +1,5 @@
 """Output review: every generated output with its review state and scores, and the sign-off itself
-(release, withhold) through `governance.outputs`, which holds the rules (roles, four-eyes, the
+(release, withhold) through `outputs.signoff`, which holds the rules (roles, four-eyes, the
 near-copy flag only legal overrides)."""
 
 from __future__ import annotations
@@ -7,10 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from governance import outputs
-from governance.errors import BadInput, Refused
-from governance.models import OUTPUT_STATES, GenerationOutput, GenerationRun
-from governance.web.desk import Form, Me, NotFound, catalogue_of, render, session_of, text
+from stylevault.governance.catalogue.models import OUTPUT_STATES
+from stylevault.governance.catalogue.output_models import GenerationOutput, GenerationRun
+from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.outputs import signoff as outputs
+from stylevault.governance.web.desk import Form, Me, NotFound, catalogue_of, render, session_of, text
 
 router = APIRouter()
 LIST_LIMIT = 200
@@ -22,7 +24,7 @@ def output_list(request: Request, me: Me):
     state = (params.get("state") if params.get("state") is not None else "pending").strip() or None
     flagged = {"1": True, "0": False}.get(params.get("flagged") or "")
     with catalogue_of(request).read() as session:
-        rows = outputs.listing(session, state=state, flagged=flagged, limit=LIST_LIMIT)
+        rows = output_listing.listing(session, state=state, flagged=flagged, limit=LIST_LIMIT)
     return render(
         request,
         "outputs.html",

@@ -13,9 +13,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session
 
-from governance import actors, audit
-from governance.errors import BadInput
-from governance.models import Actor, ActorPassword, utcnow
+from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue.models import Actor, ActorPassword, utcnow
+from stylevault.governance.errors import BadInput
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024

@@ -3,27 +3,23 @@ with its sources and decided near-duplicates, a style set's working members, gen
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from governance import images, outputs, provenance
-from governance.errors import BadInput
-from governance.models import (
-    Actor,
+from stylevault.governance.catalogue.models import Actor, Image, Licence, StyleSet, StyleSetMember
+from stylevault.governance.catalogue.output_models import (
     GenerationOutput,
     GenerationRun,
-    Image,
     IndexBuild,
-    Licence,
-    OutputNeighbour,
-    StyleSet,
-    StyleSetMember,
 )
-from governance.web.desk import NotFound, whole_number
+from stylevault.governance.errors import BadInput
+from stylevault.governance.outputs import listing as output_listing
+from stylevault.governance.outputs import runs as output_runs
+from stylevault.governance.views import images
+from stylevault.governance.views.shapes import RunRecord
+from stylevault.governance.web.desk import NotFound, whole_number
 
 QUEUE_FILTERS = ("state", "collection", "licence", "raw", "licence_status", "flagged", "expiring")
 DECIDED = ("approved", "rejected", "revoked")
@@ -198,51 +194,20 @@ def runs(session: Session, *, before: int | None, size: int) -> dict:
 
 
 def run_detail(session: Session, run_id: str) -> dict:
-    """A run's record, each output with the neighbours it retrieved (as recorded, plus the source they
-    are credited to), and the attribution notice they owe."""
+    """A run's record, each of its outputs in full, and the attribution notice they owe."""
     if not run_id.isalnum() or len(run_id) > 32:
         raise NotFound(f"no run {run_id!r}")
     run = session.execute(sa.select(GenerationRun).where(GenerationRun.run_id == run_id)).scalar()
     if run is None:
         raise NotFound(f"no run {run_id}")
-    shared = json.loads(run.record)
     o = GenerationOutput
     made = session.scalars(sa.select(o).where(o.run_id == run.id).order_by(o.ordinal)).all()
-    n = OutputNeighbour.__table__
-    rows = session.execute(
-        sa.select(n).where(n.c.output_id.in_([out.id for out in made])).order_by(n.c.output_id, n.c.rank)
-    ).all()
-    credited = images.first_sources(session, sorted({row.image_id for row in rows}))
-    by_output: dict[int, list[dict]] = {}
-    for row in rows:
-        source = credited.get(row.image_id, {})
-        by_output.setdefault(row.output_id, []).append(
-            {
-                **{k: v for k, v in row._mapping.items() if k != "output_id"},
-                "obligations": json.loads(row.obligations),
-                "creator": source.get("creator"),
-                "title": source.get("title"),
-                "source_url": source.get("url"),
-            }
-        )
-    records = [
-        {
-            "output_id": out.id,
-            "run_id": run.run_id,
-            "ordinal": out.ordinal,
-            "seed": out.seed,
-            "output": {"file": Path(out.path).name, "sha256": out.sha256, "pixels_sha256": out.pixels_sha256},
-            "neighbours": by_output.get(out.id, []),
-        }
-        for out in made
-    ]
+    shown = output_listing.views(session, list(made))
     build = session.get(IndexBuild, run.index_build_id)
-    reviews = {record["output_id"]: outputs.review_of(session, record["output_id"]) for record in records}
     return {
-        "reviews": reviews,
-        "run": shared,
-        "outputs": records,
-        "notice": provenance.notice(records),
+        "run": RunRecord.of(run.record),
+        "outputs": shown,
+        "notice": output_runs.notice([output.as_dict() for output in shown]),
         "index_now": {"index_id": build.index_id, "stale": build.stale, "stale_reason": build.stale_reason},
     }
 

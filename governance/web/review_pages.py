@@ -9,10 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from governance import actors, images, licences, review
-from governance.errors import BadInput
-from governance.models import APPROVAL_STATES, LICENCE_STATUSES
-from governance.web.desk import (
+from stylevault.governance.catalogue import actors
+from stylevault.governance.catalogue.models import APPROVAL_STATES, LICENCE_STATUSES
+from stylevault.governance.errors import BadInput
+from stylevault.governance.legal import licence_decisions, review
+from stylevault.governance.views import images
+from stylevault.governance.web.desk import (
     Form,
     Me,
     Visitor,
@@ -22,7 +24,7 @@ from governance.web.desk import (
     text,
     whole_number,
 )
-from governance.web.queries import QueueFilter, image_or_404, neighbour_in_queue, queue_page
+from stylevault.governance.web.queries import QueueFilter, image_or_404, neighbour_in_queue, queue_page
 
 router = APIRouter()
 URL = re.compile(r"^https?://\S+$", re.I)
@@ -131,7 +133,7 @@ def _set_licence(request: Request, me: Visitor, image_id: int, form: FormData, f
     catalogue = catalogue_of(request)
 
     def set_licence(session):
-        return licences.set_licence(
+        return licence_decisions.set_licence(
             session,
             catalogue.store,
             actors.require(session, me.actor, "licence.set"),

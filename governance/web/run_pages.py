@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from governance import index
-from governance.web.desk import Me, catalogue_of, render, whole_number
-from governance.web.queries import run_detail, runs
+from stylevault.governance.index import builds as index
+from stylevault.governance.web.desk import Me, catalogue_of, render, whole_number
+from stylevault.governance.web.queries import run_detail, runs
 
 router = APIRouter()
 RUNS_PAGE = 50

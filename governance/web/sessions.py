@@ -4,7 +4,7 @@ A session is a signed cookie (itsdangerous, HMAC-SHA1 over the JSON payload): Ht
 SameSite=Strict, Secure over https or when configured. It holds a random session id, the signed-in
 actor, the time of sign-in and the actor's session generation at sign-in; it expires a fixed time
 after sign-in, however active the session, and ends as soon as the actor's generation moves on
-(sign-out, a new password, disabling: `governance.actors.end_sessions`), which every request checks.
+(sign-out, a new password, disabling: `catalogue.actors.end_sessions`), which every request checks.
 The CSRF token of a form is an HMAC of the session id, so it cannot be made without the secret and
 changes when the session does (sign-in rotates the id).
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from governance import audit
-from governance.catalogue import Catalogue
+from stylevault.governance.catalogue import audit
+from stylevault.governance.catalogue.db import Catalogue
 
 COOKIE = "stylevault_session"
 EXPIRED = "the session expired"

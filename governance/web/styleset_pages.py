@@ -8,10 +8,11 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from governance import clearance, stylesets
-from governance.errors import BadInput
-from governance.policy import REASON_TEXT, list_policies, load_policy
-from governance.web.desk import (
+from stylevault.governance.curation import clearance, stylesets
+from stylevault.governance.errors import BadInput
+from stylevault.governance.rules.policy_files import list_policies, load_policy
+from stylevault.governance.rules.vocabulary import REASON_TEXT
+from stylevault.governance.web.desk import (
     Form,
     Me,
     catalogue_of,
@@ -21,7 +22,7 @@ from governance.web.desk import (
     text,
     whole_number,
 )
-from governance.web.queries import styleset_or_404, working_members
+from stylevault.governance.web.queries import styleset_or_404, working_members
 
 router = APIRouter()
 GRID_PAGE = 60

@@ -1,0 +1,3 @@
+"""Curation: style sets and their frozen versions (stylesets), and which members a policy clears
+(clearance).
+"""

@@ -1,0 +1,1 @@
+"""`stylevault demo`: the whole flow on the demo world (run)."""

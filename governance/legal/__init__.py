@@ -1,0 +1,3 @@
+"""Legal's work: decisions on images (review), the site's licence aliases (alias_edits) and reports
+(reports).
+"""
