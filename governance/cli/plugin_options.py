@@ -5,49 +5,63 @@ The core knows no plugin's options; it reads them off the dataclass the plugin d
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import types
 import typing
-from pathlib import Path
+from collections.abc import Callable
+from typing import Annotated
 
-import click
+import typer
 
 from stylevault.governance.door import TrainingOptions
 
-TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, Path: click.Path(path_type=Path)}
 SHARED = {f.name for f in dataclasses.fields(TrainingOptions)}  # listed after a kind's own
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def fields(cls: type) -> list[str]:
+    """The dataclass's field names, its own first, then those every trainer's options share."""
+    found = [f.name for f in dataclasses.fields(cls)]
+    return [name for name in found if name not in SHARED] + [name for name in found if name in SHARED]
 
 
-def fields(cls: type) -> list[dataclasses.Field]:
-    """The dataclass's fields, its own first, then those every trainer's options share."""
-    found = dataclasses.fields(cls)
-    return [f for f in found if f.name not in SHARED] + [f for f in found if f.name in SHARED]
-
-
-def option(cls: type, name: str, *, spelled: str | None = None, default=dataclasses.MISSING) -> click.Option:
-    """The option for field `name` of `cls`, spelled `--spelled` (default: the field's name), with
-    `default` (default: the field's), passed to the command as `spelled`."""
+def option(
+    cls: type, name: str, *, spelled: str | None = None, default=dataclasses.MISSING
+) -> inspect.Parameter:
+    """The option for field `name` of `cls`, spelled `--spelled` (default: the field's name) and
+    passed to the command as `spelled`, with `default` (default: the field's)."""
     spelled = spelled or name
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     kind = _plain(typing.get_type_hints(cls)[name])
+    if kind not in (int, float, str, bool):
+        raise TypeError(f"{cls.__name__}.{name}: options of type {kind} cannot be rendered")
+    dashed = spelled.replace("_", "-")
+    declared = f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}"
     if default is dataclasses.MISSING:
         default = field.default
-    help = field.metadata.get("help")
-    if kind is bool:
-        return click.Option(
-            [f"{flag(spelled)}/--no-{flag(spelled)[2:]}", spelled],
-            default=default,
-            help=help,
-            show_default=True,
-        )
-    if kind not in TYPES:
-        raise TypeError(f"{cls.__name__}.{name}: options of type {kind} cannot be rendered")
-    return click.Option(
-        [flag(spelled), spelled], type=TYPES[kind], default=default, help=help, show_default=True
-    )
+    hint = kind if default is not None else kind | None
+    annotation = Annotated[hint, typer.Option(declared, help=field.metadata.get("help"))]
+    return inspect.Parameter(spelled, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def given(
+    name: str, annotation, declared: str, help: str, default=inspect.Parameter.empty
+) -> inspect.Parameter:
+    """A fixed option of a rendered command, `--declared` (required when it has no default)."""
+    annotation = Annotated[annotation, typer.Option(declared, help=help)]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def command(name: str, run: Callable[..., None], parameters: list[inspect.Parameter], help: str | None):
+    """A Typer command `name` with these options, calling `run(**values)`."""
+
+    def invoke(**values) -> None:
+        run(**values)
+
+    invoke.__signature__ = inspect.Signature(parameters)  # typer reads the options off the signature
+    invoke.__annotations__ = {}
+    single = typer.Typer(add_completion=False)
+    single.command(name, help=" ".join((help or "").split()) or None)(invoke)
+    return typer.main.get_command(single)
 
 
 def _plain(annotation):

@@ -67,20 +67,14 @@ def _choose_trainer(
     """Train models from a cleared index (generator role); each kind's options are its trainer's."""
 
 
-def _kind_command(plugin: Trainer, kind: str) -> click.Command:
+def _kind_command(plugin: Trainer, kind: str):
     cls = plugin.options[kind]
 
     @handled
     def run(index: Path, out_dir: Path, as_json: bool, **options) -> None:
+        actor, progress = settings.actor, not as_json
         result = training.train(
-            catalogue(),
-            settings.actor,
-            kind,
-            index,
-            out_dir,
-            trainer=plugin.name,
-            progress=not as_json,
-            **options,
+            catalogue(), actor, kind, index, out_dir, trainer=plugin.name, progress=progress, **options
         )
         if as_json:
             print_json(result)
@@ -92,26 +86,16 @@ def _kind_command(plugin: Trainer, kind: str) -> click.Command:
             f"{on['members']} members, manifest sha256 {on['index']['manifest_sha256'][:16]})",
         )
 
-    params = [
-        click.Option(
-            ["--index", "index"],
-            type=click.Path(path_type=Path),
-            required=True,
-            help="The cleared index to train on (verified first).",
-        ),
-        click.Option(
-            ["--out", "out_dir"],
-            type=click.Path(path_type=Path),
-            required=True,
-            help="A new folder for the model.",
-        ),
-        *(plugin_options.option(cls, f.name) for f in plugin_options.fields(cls)),
-        click.Option(["--json", "as_json"], is_flag=True, help="Print JSON instead of a line."),
+    parameters = [
+        plugin_options.given("index", Path, "--index", "The cleared index to train on (verified first)."),
+        plugin_options.given("out_dir", Path, "--out", "A new folder for the model."),
+        *(plugin_options.option(cls, name) for name in plugin_options.fields(cls)),
+        plugin_options.given("as_json", bool, "--json", "Print JSON instead of a line.", default=False),
     ]
-    return click.Command(kind, callback=run, params=params, help=cls.__doc__)
+    return plugin_options.command(kind, run, parameters, cls.__doc__)
 
 
-def _recipe_options(world: World, trainer: Trainer) -> list[click.Option]:
+def _recipe_options(world: World, trainer: Trainer) -> list:
     """One option per setting of the world's recipe, defaulting to it: `--FIELD` where one kind sets
     the field, `--KIND-FIELD` where both do (`--clip-steps`, `--rdm-steps`, `--text-to-time`)."""
     recipe = world.recipe
@@ -121,13 +105,12 @@ def _recipe_options(world: World, trainer: Trainer) -> list[click.Option]:
         for name, value in recipe.options[kind].items():
             shared = sum(name in recipe.options[other] for other in kinds) > 1
             spelled = f"{kind}_{name}" if shared else name
-            rendered.append(
-                plugin_options.option(trainer.options[kind], name, spelled=spelled, default=value)
-            )
+            cls = trainer.options[kind]
+            rendered.append(plugin_options.option(cls, name, spelled=spelled, default=value))
     return rendered
 
 
-def _demo_models_command() -> click.Command:
+def _demo_models_command():
     """`train demo-models`, rendered from the demo world's recipe when it is first asked for."""
     world = _or_exit(lambda: load_world("demo"))
     trainer = _or_exit(lambda: load(TRAINERS, world.recipe.trainer))
@@ -151,25 +134,15 @@ def _demo_models_command() -> click.Command:
         for kind, result in results.items():
             out.print(f"{kind}: {result['model_id']} in {result['path']}")
 
-    params = [
-        click.Option(
-            ["--out", "out_dir"],
-            type=click.Path(path_type=Path),
-            required=True,
-            help="A new folder for the models.",
-        ),
-        click.Option(
-            ["--work", "work"],
-            type=click.Path(path_type=Path),
-            required=True,
-            help="Where the training catalogue, world and indexes go.",
-        ),
-        click.Option(
-            ["--per-content", "per_content"],
-            type=int,
+    parameters = [
+        plugin_options.given("out_dir", Path, "--out", "A new folder for the models."),
+        plugin_options.given("work", Path, "--work", "Where the training catalogue, world and indexes go."),
+        plugin_options.given(
+            "per_content",
+            int,
+            "--per-content",
+            "Images of each content in each training style.",
             default=recipe.per_content,
-            show_default=True,
-            help="Images of each content in each training style.",
         ),
         *_recipe_options(world, trainer),
         plugin_options.option(trainer.options[recipe.model], "device"),
@@ -180,4 +153,4 @@ def _demo_models_command() -> click.Command:
         "render the world's training styles, ingest, approve, publish, index, train the encoder, index "
         "again with it, train the model."
     )
-    return click.Command("demo-models", callback=run, params=params, help=help)
+    return plugin_options.command("demo-models", run, parameters, help)
