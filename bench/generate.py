@@ -6,7 +6,7 @@ scheduler, steps, batch and guidance, measured in the same run, and where the di
 
 Setup, rebuilt on every run under --out/generate-run/: a SQLite catalogue, --images generated 64x64
 PNGs ingested with a CC0 manifest by a steward, approved by a legal reviewer, published as style set
-`bench@1`, a tiny open_clip encoder with seeded random weights (demo.run.untrained_encoder), a
+`bench@1`, a tiny open_clip encoder with seeded random weights (generation.clip.untrained_encoder), a
 cleared `commercial` index, and an untrained RDM from stylevault.generation.model.create_untrained with a
 larger latent than the tests' (so that sampling dominates, as it does with a real model).
 
@@ -81,11 +81,11 @@ class Setup:
 
 def setup(work: Path, images: int, latent_size: int, channels: tuple[int, ...]) -> Setup:
     """A catalogue with a published, approved, indexed style set and an untrained model, from scratch."""
+    from stylevault.generation.clip import untrained_encoder
     from stylevault.generation.model import create_untrained, save_model
     from stylevault.governance.catalogue import actors
     from stylevault.governance.catalogue.db import Catalogue
     from stylevault.governance.curation import stylesets
-    from stylevault.governance.demo.run import untrained_encoder
     from stylevault.governance.index import builds as index
     from stylevault.governance.index.encoders import load_encoder
     from stylevault.governance.ingest.run import ingest
@@ -280,7 +280,7 @@ def timed_parts():
         (index, "verify", "index verification (file hashes, manifest vs catalogue, clearance)", False),
         (IndexHandle, "__init__", "index handle open (memory maps, usearch view)", False),
         (encoders, "load_encoder", "encoder load (open_clip model, tokenizer, weights sha256)", False),
-        (runs, "load_generator", "generator lookup (entry points)", False),
+        (runs, "load", "generator lookup (entry points)", False),
         (RDMGenerator, "load_model", "model load (safetensors read, module build)", False),
         (model, "weights_sha256", "model weights sha256 (the model id)", False),
         (Encoder, "encode_texts", "prompt embedding (retrieval, then scoring)", False),

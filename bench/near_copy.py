@@ -162,7 +162,7 @@ def main() -> None:
         work = Path(tmp)
         encoder_spec = args.encoder
         if encoder_spec is None:
-            from stylevault.governance.demo.run import untrained_encoder
+            from stylevault.generation.clip import untrained_encoder
 
             encoder_spec = f"local-dir:{untrained_encoder(work / 'encoder')}"
         catalogue, folder = build(work, args.members, args.size, encoder_spec, args.policy)

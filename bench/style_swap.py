@@ -48,9 +48,8 @@ from stylevault.generation import world
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.curation import stylesets
-from stylevault.governance.demo.run import write_manifest
-from stylevault.governance.door import Recorder, Request
-from stylevault.governance.door import load as load_generator
+from stylevault.governance.demo.setting import write_manifest
+from stylevault.governance.door import GENERATORS, Recorder, Request, load
 from stylevault.governance.index import builds as index
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
@@ -236,7 +235,7 @@ def main() -> None:
     )
     handles = {style: IndexHandle.open(catalogue, folder) for style, folder in folders.items()}
     encoder = load_encoder(f"local-dir:{models['encoder']}", device="cpu")
-    plugin = load_generator()
+    plugin = load(GENERATORS)
     model = plugin.load_model(models["rdm"], device="cpu")
     # A seeded sample of the contents: every shape, colour, size and position appears among 24.
     contents = random.Random(0).sample(world.CONTENTS, min(args.prompts, len(world.CONTENTS)))

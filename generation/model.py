@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
+from stylevault.governance import door
 from stylevault.governance.errors import BadInput
-from stylevault.governance.index import encoders
 
 FORMAT = "stylevault-rdm/1"
 SPACES = ("latent", "pixel")
@@ -54,10 +54,10 @@ class RDMModel:
 
 
 def weights_sha256(unet_state: dict, vae_state: dict) -> str:
-    """The model's identity: governance's tensor hash over both state dicts, names prefixed unet./vae."""
+    """The model's identity: the door's tensor hash over both state dicts, names prefixed unet./vae."""
     merged = {f"unet.{name}": t for name, t in unet_state.items()}
     merged.update({f"vae.{name}": t for name, t in vae_state.items()})
-    return encoders.weights_sha256(merged)
+    return door.weights_sha256(merged)
 
 
 def training_schedule(

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
-from stylevault.governance.door import Neighbour, Output, Recorder, Request
+from stylevault.generation.model import RDMModel
+from stylevault.generation.sampling import decode, guided, make_scheduler, sample
+from stylevault.governance.door import Encoder, Index, Neighbour, Output, Recorder, Request
 from stylevault.governance.errors import BadInput, Refused
 
 
@@ -24,13 +27,12 @@ def _unit(vectors: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class RDMPipeline:
-    model: object  # stylevault.generation.model.RDMModel
-    encoder: object  # stylevault.governance.index.encoders.Encoder, the index's own
+    model: RDMModel
+    encoder: Encoder  # the index's own
 
     @torch.no_grad()
-    def __call__(self, request: Request, index, recorder: Recorder) -> list[Output]:
-        from stylevault.generation.sampling import decode, guided, make_scheduler, sample
-
+    def __call__(self, request: Request, index: Index, recorder: Recorder) -> list[Output]:
+        """`request` is settled (guidance and sampler named)."""
         model, config = self.model, self.model.config
         device = next(model.unet.parameters()).device
         dtype = next(model.unet.parameters()).dtype
@@ -90,8 +92,6 @@ class RDMPipeline:
         recorder.note("device", str(device))
         recorder.note("dtype", str(dtype).removeprefix("torch."))
         recorder.note("latent_shape", list(shape[1:]))
-        from PIL import Image
-
         return [
             Output(Image.fromarray(np.ascontiguousarray(pixels[i]), "RGB"), seeds[i], list(neighbours))
             for i in range(batch)

@@ -18,11 +18,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from stylevault.generation import clip
+from stylevault.governance.door import Recipe, World
 
 SIZE = 32  # px, square
 SUPERSAMPLE = 4  # geometry is drawn at 4x and box-reduced, so edges are anti-aliased
@@ -252,7 +257,27 @@ def write(folder: Path, chosen: list[Sample]) -> list[dict]:
     return rows
 
 
-class DemoWorld:
+# How the shipped models were trained (README: the demo world and the demo models).
+RECIPE = Recipe(
+    trainer="demo",
+    encoder="clip",
+    model="rdm",
+    options={
+        "clip": {"steps": 3000, "batch_size": 128, "lr": 1e-3},
+        "rdm": {
+            "steps": 8000,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "text_to_time": True,
+            "neighbours_by": "style",
+            "neighbour_pool": 32,
+        },
+    },
+    per_content=2,
+)
+
+
+class DemoWorld(World):
     """The world and the models trained on it, registered as `demo` in `stylevault.worlds`, so that
     governance's demo reaches them without importing this package."""
 
@@ -261,6 +286,7 @@ class DemoWorld:
     held_out = HELD_OUT
     training_styles = TRAINING_STYLES
     contents = tuple(content.caption for content in CONTENTS)
+    recipe = RECIPE
 
     def write(
         self, folder: Path, styles, *, per_content: int = 1, seed: int = 0, contents=None
@@ -274,3 +300,20 @@ class DemoWorld:
         """The shipped demo models: `encoder` (open_clip local-dir) and `rdm` (stylevault-rdm)."""
         root = Path(__file__).resolve().parent / "demo_models"
         return {"encoder": root / "clip", "rdm": root / "rdm"}
+
+    def untrained_encoder(self, folder: Path, seed: int = 0) -> Path:
+        return clip.untrained_encoder(folder, seed)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """One intra-op thread: the demo models are tiny, and threads cost more than they save (one
+        UNet call of the demo RDM took 37 ms on one thread and 870 ms on two, on this project's shared
+        2-core machine)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)

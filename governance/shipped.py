@@ -1,4 +1,4 @@
-"""Worlds and the models they ship, found through the entry-point group `stylevault.worlds`.
+"""Worlds and the models they ship, found through the door (entry-point group `stylevault.worlds`).
 
 A shipped model has a name that works from any folder: `stylevault:WORLD` (for example
 `stylevault:demo`) names that world's shipped encoder as `--encoder` and its shipped RDM as
@@ -8,24 +8,17 @@ typed, and an index records its encoder's spec for every later load.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 
+from stylevault.governance.door import WORLDS, World, load
 from stylevault.governance.errors import BadInput
 
-WORLD_GROUP = "stylevault.worlds"
 PREFIX = "stylevault:"
 
 
-def load_world(name: str = "demo"):
-    """The demo world registered as `name`: renders the collections and knows the shipped models."""
-    found = {entry.name: entry for entry in entry_points(group=WORLD_GROUP)}
-    if name not in found:
-        raise BadInput(
-            f"no demo world {name!r} in entry-point group {WORLD_GROUP}; "
-            "install stylevault with the generation extra: pip install 'stylevault[generation]'"
-        )
-    return found[name].load()()
+def load_world(name: str = "demo") -> World:
+    """The world registered as `name`: renders the collections and knows the shipped models."""
+    return load(WORLDS, name)
 
 
 def shipped_model(text: str, kind: str) -> Path | None:

@@ -84,10 +84,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def tiny_encoder(folder: Path, seed: int = 0) -> Path:
-    """A tiny open_clip model with random (seeded) weights, in open_clip's local-dir layout."""
-    from stylevault.governance.demo.run import untrained_encoder
+    """A tiny open_clip model with random (seeded) weights, in open_clip's local-dir layout: the demo
+    world's untrained encoder, taken through the door."""
+    from stylevault.governance.shipped import load_world
 
-    return untrained_encoder(folder, seed)
+    return load_world().untrained_encoder(folder, seed)
 
 
 def run_generate(catalogue, folder, rdm_dir, out, actor="gia", **params):

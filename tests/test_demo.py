@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.cli import app
-from stylevault.governance.demo.run import QUICK, load_world, run_demo
+from stylevault.governance.demo.run import QUICK, run_demo
 from stylevault.governance.outputs import listing as output_listing
 from stylevault.governance.outputs import provenance
+from stylevault.governance.shipped import load_world
 from stylevault.governance.upkeep.replay import replay
 from stylevault.governance.views import images
 

@@ -17,12 +17,13 @@ import torch
 
 from stylevault.governance.catalogue import audit
 from stylevault.governance.curation import stylesets
-from stylevault.governance.demo.run import load_world, write_manifest
+from stylevault.governance.demo.setting import write_manifest
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
 from stylevault.governance.outputs import training
+from stylevault.governance.shipped import load_world
 from tests.factories import run_generate
 
 FAST = {"steps": 2, "batch_size": 8, "progress": False, "device": "cpu"}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stylevault.generation import world
-from stylevault.governance.demo.run import load_world
+from stylevault.governance.shipped import load_world
 
 
 def test_rendering_is_a_function_of_content_style_and_seed():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,16 +18,11 @@ from stylevault.governance.cli.apps import (
     settings,
 )
 from stylevault.governance.cli.output import err, out, print_json, print_table
-from stylevault.governance.door import Request, load
+from stylevault.governance.door import GENERATORS, Request, load
 from stylevault.governance.errors import BadInput
 from stylevault.governance.outputs import files, provenance, runs
 from stylevault.governance.shipped import shipped_model
 from stylevault.governance.views import images
-
-
-class Sampler(StrEnum):
-    ddim = "ddim"
-    dpmsolver = "dpmsolver++"
 
 
 @app.command()
@@ -50,17 +44,23 @@ def generate(
     guidance: Annotated[
         float | None,
         typer.Option(
-            help="Classifier-free guidance scale (1 = none; default: the model's recommendation, else 5)."
+            help="Classifier-free guidance scale (1 = none; default: the generator's recommendation for "
+            "the model)."
         ),
     ] = None,
     sampler: Annotated[
-        Sampler, typer.Option(help="ddim (the reference) or dpmsolver++ (fewer steps).")
-    ] = Sampler.ddim,
+        str | None,
+        typer.Option(
+            help="One of the generator's samplers (default: its first; an unknown name lists them)."
+        ),
+    ] = None,
     negative: Annotated[
         str | None, typer.Option(help="A negative prompt for the unconditional branch.")
     ] = None,
     n: Annotated[int, typer.Option("-n", help="Images to make.")] = 1,
-    generator: Annotated[str, typer.Option(help="The generator plugin (entry point).")] = "rdm",
+    generator: Annotated[
+        str, typer.Option(help="The generator plugin (entry point in stylevault.generators).")
+    ] = GENERATORS.default,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when there is one).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -73,7 +73,7 @@ def generate(
         steps=steps,
         guidance=guidance,
         k=k,
-        sampler=sampler.value,
+        sampler=sampler,
         n=n,
     )
     folder = shipped_model(model, "rdm") or Path(model).expanduser().resolve()
@@ -96,13 +96,15 @@ def model_import_compvis(
     config: Annotated[Path, typer.Option(help="Its YAML config.")],
     out_dir: Annotated[Path, typer.Option("--out", help="A new folder for the converted model.")],
     weights: Annotated[str, typer.Option(help="ema (what the reference samples with) or raw.")] = "ema",
-    generator: Annotated[str, typer.Option(help="The generator plugin that converts it.")] = "rdm",
+    generator: Annotated[
+        str, typer.Option(help="The generator plugin that converts it.")
+    ] = GENERATORS.default,
 ) -> None:
     """Convert an official RDM checkpoint into a stylevault model folder (EMA weights by default)."""
 
     if weights not in ("ema", "raw"):
         raise BadInput(f"--weights: ema or raw, not {weights!r}")
-    folder = load(generator).import_model("compvis", ckpt, config, out_dir, weights=weights)
+    folder = load(GENERATORS, generator).import_model("compvis", ckpt, config, out_dir, weights=weights)
     out.print(f"imported {ckpt} ({weights} weights) into {folder}")
 
 

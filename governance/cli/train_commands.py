@@ -1,178 +1,156 @@
-"""`stylevault train`: demo-scale encoders and RDMs trained from a cleared index, on record."""
+"""`stylevault train`: models trained from a cleared index, on record.
+
+`stylevault train [--trainer NAME] KIND` has one command per kind the trainer trains, its options
+rendered from the kind's options dataclass (stylevault.governance.cli.plugin_options); the trainer is
+loaded only when a `train` command runs or lists its help. `train demo-models` retrains a world's
+shipped models by the world's own recipe, its options rendered the same way.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from stylevault.governance.cli.apps import JsonFlag, app, catalogue, handled, settings
-from stylevault.governance.cli.output import out, print_json
-from stylevault.governance.demo.run import build_demo_models
-from stylevault.governance.errors import BadInput
+from stylevault.governance.cli import plugin_options
+from stylevault.governance.cli.apps import app, catalogue, handled, settings
+from stylevault.governance.cli.output import err, out, print_json
+from stylevault.governance.demo.models import build_demo_models
+from stylevault.governance.door import TRAINERS, Trainer, World, load
+from stylevault.governance.errors import StylevaultError
 from stylevault.governance.outputs import training
+from stylevault.governance.shipped import load_world
+
+
+def _or_exit(make):
+    """A plugin from `make()`, or the one-line error and its exit status when it is not installed."""
+    try:
+        return make()
+    except StylevaultError as exc:
+        err.print(f"stylevault: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _chosen(ctx: click.Context) -> Trainer:
+    return _or_exit(lambda: load(TRAINERS, ctx.params.get("trainer")))
+
+
+class _TrainGroup(TyperGroup):
+    """The kinds of the chosen trainer, then demo-models."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*_chosen(ctx).options, "demo-models"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "demo-models":
+            return _demo_models_command()
+        plugin = _chosen(ctx)
+        return _kind_command(plugin, name) if name in plugin.options else None
+
 
 train_app = typer.Typer(
-    no_args_is_help=True, help="Train demo-scale encoders and RDMs from a cleared index (generator role)."
+    cls=_TrainGroup,
+    no_args_is_help=True,
+    help="Train models from a cleared index (generator role); each kind's options are its trainer's.",
 )
 app.add_typer(train_app, name="train")
 
-IndexOption = Annotated[Path, typer.Option("--index", help="The cleared index to train on (verified first).")]
-OutOption = Annotated[Path, typer.Option("--out", help="A new folder for the model.")]
-StepsOption = Annotated[int, typer.Option(help="Optimiser steps.")]
-BatchOption = Annotated[int, typer.Option("--batch-size", help="Examples per step.")]
-LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate (warm-up, then cosine decay).")]
-SeedOption = Annotated[int, typer.Option(help="Seeds the weights and the batches.")]
-DeviceOption = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when there is one).")]
-ResumeOption = Annotated[
-    bool, typer.Option("--resume", help="Carry on from OUT.ckpt/ (same index, same steps).")
-]
-EveryOption = Annotated[int, typer.Option("--checkpoint-every", help="Write OUT.ckpt/ every N steps.")]
-TrainerOption = Annotated[str, typer.Option(help="The trainer plugin (entry point in stylevault.trainers).")]
-TextToTimeOption = Annotated[
-    bool,
-    typer.Option(
-        "--text-to-time/--no-text-to-time",
-        help="Also add the caption's embedding to the UNet's timestep embedding (every block sees it).",
+
+@train_app.callback()
+def _choose_trainer(
+    trainer: str = typer.Option(
+        TRAINERS.default, help="The trainer plugin (entry point in stylevault.trainers)."
     ),
-]
-NeighboursByOption = Annotated[
-    str,
-    typer.Option(
-        help="Retrieve the RDM's training neighbours by the caption ('caption') or by its style words "
-        "('style': neighbours of the same style, any content)."
-    ),
-]
-PoolOption = Annotated[int, typer.Option(help="The RDM's k of each step are drawn from this many nearest.")]
-
-
-def _train(kind: str, index: Path, out_dir: Path, as_json: bool, trainer: str, **options) -> None:
-
-    if options["steps"] < 1:
-        raise BadInput(f"--steps: must be at least 1, got {options['steps']}")
-    result = training.train(catalogue(), settings.actor, kind, index, out_dir, trainer=trainer, **options)
-    if as_json:
-        print_json(result)
-        return
-    on = result["trained_on"]
-    out.print(
-        f"trained {kind} {result['model_id']} into {result['path']} on index {on['index']['id']} "
-        f"({on['styleset']['name']}@{on['styleset']['version']} under {on['policy']['name']}, "
-        f"{on['members']} members, manifest sha256 {on['index']['manifest_sha256'][:16]})",
-    )
-
-
-@train_app.command("clip")
-@handled
-def train_clip(
-    index: IndexOption,
-    out_dir: OutOption,
-    steps: StepsOption = 300,
-    batch_size: BatchOption = 128,
-    lr: LrOption = 1e-3,
-    seed: SeedOption = 0,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
-    checkpoint_every: EveryOption = 200,
-    trainer: TrainerOption = "demo",
-    as_json: JsonFlag = False,
 ) -> None:
-    """Train a tiny open_clip encoder contrastively on the members' captions (source metadata
-    `caption` and `content_caption`); saved in open_clip's local-dir layout."""
-    _train(
-        "clip",
-        index,
-        out_dir,
-        as_json,
-        trainer,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        resume=resume,
-        checkpoint_every=checkpoint_every,
-        progress=not as_json,
+    """Train models from a cleared index (generator role); each kind's options are its trainer's."""
+
+
+def _kind_command(plugin: Trainer, kind: str):
+    cls = plugin.options[kind]
+
+    @handled
+    def run(index: Path, out_dir: Path, as_json: bool, **options) -> None:
+        actor, progress = settings.actor, not as_json
+        result = training.train(
+            catalogue(), actor, kind, index, out_dir, trainer=plugin.name, progress=progress, **options
+        )
+        if as_json:
+            print_json(result)
+            return
+        on = result["trained_on"]
+        out.print(
+            f"trained {kind} {result['model_id']} into {result['path']} on index {on['index']['id']} "
+            f"({on['styleset']['name']}@{on['styleset']['version']} under {on['policy']['name']}, "
+            f"{on['members']} members, manifest sha256 {on['index']['manifest_sha256'][:16]})",
+        )
+
+    parameters = [
+        plugin_options.given("index", Path, "--index", "The cleared index to train on (verified first)."),
+        plugin_options.given("out_dir", Path, "--out", "A new folder for the model."),
+        *(plugin_options.option(cls, name) for name in plugin_options.fields(cls)),
+        plugin_options.given("as_json", bool, "--json", "Print JSON instead of a line.", default=False),
+    ]
+    return plugin_options.command(kind, run, parameters, cls.__doc__)
+
+
+def _recipe_options(world: World, trainer: Trainer) -> list:
+    """One option per setting of the world's recipe, defaulting to it: `--FIELD` where one kind sets
+    the field, `--KIND-FIELD` where both do (`--clip-steps`, `--rdm-steps`, `--text-to-time`)."""
+    recipe = world.recipe
+    kinds = (recipe.encoder, recipe.model)
+    rendered = []
+    for kind in kinds:
+        for name, value in recipe.options[kind].items():
+            shared = sum(name in recipe.options[other] for other in kinds) > 1
+            spelled = f"{kind}_{name}" if shared else name
+            cls = trainer.options[kind]
+            rendered.append(plugin_options.option(cls, name, spelled=spelled, default=value))
+    return rendered
+
+
+def _demo_models_command():
+    """`train demo-models`, rendered from the demo world's recipe when it is first asked for."""
+    world = _or_exit(lambda: load_world("demo"))
+    trainer = _or_exit(lambda: load(TRAINERS, world.recipe.trainer))
+    recipe = world.recipe
+
+    @handled
+    def run(out_dir: Path, work: Path, per_content: int, device: str | None, resume: bool, **given) -> None:
+        options = {kind: dict(recipe.options[kind]) for kind in (recipe.encoder, recipe.model)}
+        for kind, chosen in options.items():
+            for name in chosen:
+                chosen[name] = given.get(f"{kind}_{name}", given.get(name))
+        results = build_demo_models(
+            work,
+            out_dir,
+            per_content=per_content,
+            options=options,
+            device=device,
+            resume=resume,
+            console=out.console,
+        )
+        for kind, result in results.items():
+            out.print(f"{kind}: {result['model_id']} in {result['path']}")
+
+    parameters = [
+        plugin_options.given("out_dir", Path, "--out", "A new folder for the models."),
+        plugin_options.given("work", Path, "--work", "Where the training catalogue, world and indexes go."),
+        plugin_options.given(
+            "per_content",
+            int,
+            "--per-content",
+            "Images of each content in each training style.",
+            default=recipe.per_content,
+        ),
+        *_recipe_options(world, trainer),
+        plugin_options.option(trainer.options[recipe.model], "device"),
+        plugin_options.option(trainer.options[recipe.model], "resume"),
+    ]
+    help = (
+        "Train the shipped demo models from scratch, every step on record in a catalogue in --work: "
+        "render the world's training styles, ingest, approve, publish, index, train the encoder, index "
+        "again with it, train the model."
     )
-
-
-@train_app.command("rdm")
-@handled
-def train_rdm(
-    index: IndexOption,
-    out_dir: OutOption,
-    steps: StepsOption = 1500,
-    batch_size: BatchOption = 32,
-    lr: LrOption = 1e-3,
-    k: Annotated[
-        int, typer.Option(help="Neighbours in the context (the image and near-duplicates excluded).")
-    ] = 4,
-    text_to_time: TextToTimeOption = False,
-    neighbours_by: NeighboursByOption = "caption",
-    neighbour_pool: PoolOption = 16,
-    seed: SeedOption = 0,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
-    checkpoint_every: EveryOption = 200,
-    trainer: TrainerOption = "demo",
-    as_json: JsonFlag = False,
-) -> None:
-    """Train a pixel-space RDM on the index, conditioned on the caption's token and k retrieved
-    neighbours (the index's own encoder embeds both); saved as a stylevault-rdm folder of EMA weights."""
-    _train(
-        "rdm",
-        index,
-        out_dir,
-        as_json,
-        trainer,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        k=k,
-        text_to_time=text_to_time,
-        neighbours_by=neighbours_by,
-        neighbour_pool=neighbour_pool,
-        seed=seed,
-        device=device,
-        resume=resume,
-        checkpoint_every=checkpoint_every,
-        progress=not as_json,
-    )
-
-
-@train_app.command("demo-models")
-@handled
-def train_demo_models(
-    out_dir: OutOption,
-    work: Annotated[Path, typer.Option(help="Where the training catalogue, world and indexes go.")],
-    clip_steps: Annotated[int, typer.Option(help="Encoder steps.")] = 3000,
-    rdm_steps: Annotated[int, typer.Option(help="RDM steps.")] = 8000,
-    per_content: Annotated[int, typer.Option(help="Images of each content in each training style.")] = 2,
-    text_to_time: TextToTimeOption = True,
-    neighbours_by: NeighboursByOption = "style",
-    neighbour_pool: PoolOption = 32,
-    device: DeviceOption = None,
-    resume: ResumeOption = False,
-) -> None:
-    """Train the shipped demo models from scratch, every step on record in a catalogue in --work:
-    render the world's training styles, ingest, approve, publish, index, train the encoder, index
-    again with it, train the RDM."""
-
-    results = build_demo_models(
-        work,
-        out_dir,
-        clip_steps=clip_steps,
-        rdm_steps=rdm_steps,
-        per_content=per_content,
-        rdm_options={
-            "text_to_time": text_to_time,
-            "neighbours_by": neighbours_by,
-            "neighbour_pool": neighbour_pool,
-        },
-        device=device,
-        resume=resume,
-        console=out.console,
-    )
-    for kind, result in results.items():
-        out.print(f"{kind}: {result['model_id']} in {result['path']}")
+    return plugin_options.command("demo-models", run, parameters, help)

@@ -73,8 +73,10 @@ def sha256_file(path: Path) -> str:
 # ---------------------------------------------------------------- build
 
 
-def _image_reader(session: Session, version_id: int, shas: list[str]) -> Callable[[str], object]:
-    """read(sha256) -> upright RGB image, from the first source file whose bytes still hash to it."""
+def member_reader(session: Session, version_id: int, shas: list[str]) -> Callable[[str], object]:
+    """read(sha256) -> upright RGB image of one of `shas` (members of the style-set version), from the
+    first source file whose bytes still hash to it; any other sha256 is refused. What an index build
+    embeds and what a trainer is handed: images, never a path."""
     vm, source = StyleSetVersionMember.__table__, Source.__table__
     places: dict[str, list[str]] = {}
     wanted = set(shas)
@@ -89,6 +91,8 @@ def _image_reader(session: Session, version_id: int, shas: list[str]) -> Callabl
             places.setdefault(sha, []).append(path)
 
     def read(sha: str):
+        if sha not in wanted:
+            raise Refused(f"image sha256 {str(sha)[:16]}: not a member of the index")
         tried = places.get(sha, [])
         for path in tried:
             try:
@@ -160,7 +164,7 @@ def build(
         cache = encoders.EmbeddingCache(catalogue.store, encoder)
         shas = [m["sha256"] for m in members]
         cached = cache.get(shas)
-        reader = _image_reader(session, version.id, [sha for sha in shas if sha not in cached])
+        reader = member_reader(session, version.id, [sha for sha in shas if sha not in cached])
         try:
             vectors, embedded = encoders.embed(
                 encoder,

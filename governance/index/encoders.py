@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stylevault.governance.catalogue.store import ArrayCache
+from stylevault.governance.door import weights_sha256
 from stylevault.governance.errors import BadInput
 from stylevault.governance.pictures import imaging
 from stylevault.governance.shipped import shipped_model
@@ -155,23 +156,6 @@ def _weights_shown(spec: EncoderSpec) -> str:
         if found:
             return str(found[0])
     return "its weights file"
-
-
-def weights_sha256(state_dict) -> str:
-    """sha256 over every tensor in name order (name, dtype, shape, bytes): the same weights give the
-    same hash whatever file format or path they came from."""
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        tensor = state_dict[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
-        digest.update(tensor.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _byte_dtype():
-    import torch
-
-    return torch.uint8
 
 
 class Encoder:

@@ -26,8 +26,7 @@ from stylevault.governance.catalogue.output_models import (
     IndexBuild,
     OutputNeighbour,
 )
-from stylevault.governance.door import Recorder, Request
-from stylevault.governance.door import load as load_generator
+from stylevault.governance.door import GENERATORS, Recorder, Request, load
 from stylevault.governance.errors import Refused
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
@@ -82,7 +81,7 @@ def reproduce(catalogue: Catalogue, path: str | os.PathLike, *, device: str | No
     handle = IndexHandle.open(catalogue, build.path, allow_stale=True)
     if handle.manifest_sha256 != run.manifest_sha256:
         raise Refused(f"index {build.path} is not the one the run used (manifest sha256 differs)")
-    plugin = load_generator(run.generator)
+    plugin = load(GENERATORS, run.generator)
     model = plugin.load_model(Path(run.model_path), device=device)
     if model.weights_sha256 != run.model_weights_sha256:
         raise Refused(f"model {run.model_path} has other weights than the run used ({model.model_id})")

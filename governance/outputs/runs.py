@@ -23,8 +23,7 @@ from stylevault.governance.catalogue.output_models import (
     IndexBuild,
     OutputNeighbour,
 )
-from stylevault.governance.door import DEFAULT, Output, Recorder, Request, resolve_guidance
-from stylevault.governance.door import load as load_generator
+from stylevault.governance.door import GENERATORS, Output, Recorder, Request, load, settle
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
@@ -119,7 +118,7 @@ def generate(
     model_dir: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    generator: str = DEFAULT,
+    generator: str = GENERATORS.default,
     device: str | None = None,
 ) -> Generated:
     """Generate `request.n` images from a verified index and record where each came from."""
@@ -138,9 +137,9 @@ def generate(
     request.check(len(handle))
     encoder = load_encoder(handle.manifest["encoder"]["spec"], device=device)
     handle.require_encoder(encoder.id)
-    plugin = load_generator(generator)
+    plugin = load(GENERATORS, generator)
     model = plugin.load_model(Path(model_dir), device=device)
-    request = resolve_guidance(plugin, model, request)
+    request = settle(plugin, model, request)
     request.check(len(handle))
     recorder = Recorder()
     outputs = plugin.generate(model, request, handle, encoder, recorder)

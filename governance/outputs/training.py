@@ -1,23 +1,20 @@
 """Training on a cleared index: a model has provenance the way an output does.
 
-A trainer plugin (entry-point group `stylevault.trainers`; ours is `demo`, in the `generation`
-package) is handed a `TrainingSet`: the verified, read-only handle of a cleared index build, its
-members with their source metadata (captions among it) from the catalogue, and a reader that
-decodes each member through the same path index builds use. Nothing outside the index's members is
-offered, so what a model saw is exactly what one policy cleared in one frozen style-set version. The
-trainer writes `provenance` (index id and manifest hash, policy name and hash, style-set version,
-encoder id, catalogue revision) into the model's card; the core checks the actor and records the
-training in the audit chain.
+A trainer plugin (the door's `Trainer`, entry-point group `stylevault.trainers`; ours is `demo`, in
+the `generation` package) is handed a `TrainingSet`: the verified, read-only handle of a cleared
+index build, its members with their source metadata (captions among it) from the catalogue, a reader
+of member images through the same path index builds use, and the index's own encoder. Nothing
+outside the index's members is offered, so what a model saw is exactly what one policy cleared in
+one frozen style-set version. The trainer writes `provenance` (index id and manifest hash, policy
+name and hash, style-set version, encoder id, catalogue revision) into the model's card; the core
+checks the actor, builds the trainer's options and records the training in the audit chain.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -25,64 +22,13 @@ from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, Source
 from stylevault.governance.curation.stylesets import resolve_version
+from stylevault.governance.door import TRAINERS, Item, Trainer, TrainingSet, load
 from stylevault.governance.errors import BadInput
 from stylevault.governance.index import builds as index_builds
+from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 
-GROUP = "stylevault.trainers"
-DEFAULT = "demo"
 PERMISSION = "generate"  # training draws on cleared data the way generation does: the generator role
-
-
-@dataclass(frozen=True)
-class Item:
-    """One member of the index, in index order."""
-
-    image_id: int
-    sha256: str
-    phash: str  # 16 hex digits, for near-duplicate checks
-    metadata: dict  # the manifest row of its first source (unknown columns included)
-
-
-@dataclass
-class TrainingSet:
-    handle: Any  # stylevault.governance.index.handle.IndexHandle, verified
-    items: list[Item]
-    read: Callable[[str], Any]  # sha256 -> PIL RGB image, through imaging.decode
-    provenance: dict
-
-    def metadata(self, field: str) -> list[str]:
-        """One source-metadata value per member, in index order; a member without it is an error."""
-        values = []
-        for item in self.items:
-            value = item.metadata.get(field)
-            if not isinstance(value, str) or not value.strip():
-                raise BadInput(
-                    f"image {item.image_id}: its source metadata has no {field!r}, which training needs"
-                )
-            values.append(value)
-        return values
-
-
-class Trainer(Protocol):
-    name: str
-    kinds: tuple[str, ...]
-
-    def train(self, kind: str, data: TrainingSet, out: Path, **options) -> dict:
-        """Train a model of `kind` on `data` into the new folder `out`; returns at least `model_id`,
-        `weights_sha256` and `path`."""
-        ...
-
-
-def load(name: str = DEFAULT) -> Trainer:
-    found = {entry.name: entry for entry in entry_points(group=GROUP)}
-    if name not in found:
-        known = ", ".join(sorted(found)) or "none"
-        raise BadInput(
-            f"no trainer {name!r} in entry-point group {GROUP} (installed: {known}); "
-            "install stylevault with the generation extra: pip install 'stylevault[generation]'"
-        )
-    return found[name].load()()
 
 
 def open_set(catalogue: Catalogue, actor_name: str | None, index_dir: str | os.PathLike) -> TrainingSet:
@@ -110,7 +56,7 @@ def open_set(catalogue: Catalogue, actor_name: str | None, index_dir: str | os.P
             )
             for image_id, raw in rows:
                 metadata.setdefault(image_id, dict((raw or {}).get("manifest") or {}))
-        read = index_builds._image_reader(session, version.id, shas)
+        read = index_builds.member_reader(session, version.id, shas)
     items = [Item(i, sha, hashes[i], metadata.get(i, {})) for i, sha in zip(ids, shas, strict=True)]
     provenance = {
         "index": {
@@ -125,7 +71,26 @@ def open_set(catalogue: Catalogue, actor_name: str | None, index_dir: str | os.P
         "catalogue_revision": manifest["catalogue_revision"],
         "members": len(items),
     }
-    return TrainingSet(handle, items, read, provenance)
+    spec = manifest["encoder"]["spec"]
+
+    def encoder(device: str | None):
+        loaded = load_encoder(spec, device=device)
+        handle.require_encoder(loaded.id)
+        return loaded
+
+    return TrainingSet(handle, items, read, encoder, provenance)
+
+
+def build_options(plugin: Trainer, kind: str, options: dict):
+    """The trainer's options dataclass for `kind`, from `options`; an unknown option is named."""
+    if kind not in plugin.options:
+        raise BadInput(f"train: {plugin.name} trains {', '.join(plugin.options)}, not {kind!r}")
+    cls = plugin.options[kind]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise BadInput(f"train {kind}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return cls(**options)
 
 
 def train(
@@ -135,21 +100,25 @@ def train(
     index_dir: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    trainer: str = DEFAULT,
+    trainer: str | None = None,
+    progress: bool = True,
     **options,
 ) -> dict:
-    """Train a `kind` model on the cleared index `index_dir` into `out`, and put it on record."""
-    plugin = load(trainer)
-    if kind not in plugin.kinds:
-        raise BadInput(f"train: {trainer} trains {', '.join(plugin.kinds)}, not {kind!r}")
+    """Train a `kind` model on the cleared index `index_dir` into `out`, and put it on record;
+    `options` are the fields of the trainer's options dataclass for `kind`."""
+    plugin = load(TRAINERS, trainer)
+    settings = build_options(plugin, kind, options)
     out = Path(out).absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(f"--out {out}: exists and is not empty; a model is never overwritten")
     data = open_set(catalogue, actor_name, index_dir)
-    result = plugin.train(kind, data, out, **options)
+    result = plugin.train(kind, data, out, settings, progress=progress)
+    if "encoder" in result:  # named as an index would name it
+        encoder = load_encoder(result.pop("encoder"), device="cpu")
+        result = {"model_id": encoder.id, "weights_sha256": encoder.weights_sha256, **result}
     with catalogue.write() as session:
         actor = actors.require(session, actor_name, PERMISSION)
-        after = {"kind": kind, "path": str(out), "trainer": trainer, **data.provenance}
+        after = {"kind": kind, "path": str(out), "trainer": plugin.name, **data.provenance}
         after["weights_sha256"] = result["weights_sha256"]
         audit.record(
             session, actor.name, [audit.Change("model.train", "model", result["model_id"], None, after)]
