@@ -1,13 +1,9 @@
-"""Audited generation and the provenance of every output (DESIGN.md rules 7 and 8).
+"""The provenance of every output (DESIGN.md rules 7 and 8), read back.
 
-`generate` checks the actor, verifies the index (a stale, tampered or unknown one is refused), loads
-the index's own encoder and the model through the generator plugin, and writes each image with:
-PNG text chunks (run id, manifest hash, prompt, parameters), a sidecar JSON holding the whole record,
-and an attribution notice for the run. Files go to a temporary folder renamed into place inside the
-transaction that records the run, its outputs and every neighbour; a killed run leaves no
-half-written image and no record. `show` finds an output's record from its chunks, its file hash or
-the hash of its pixels (which survives stripped metadata); `affected` lists every output that
-retrieved an image; `reproduce` generates a run again and compares pixel hashes.
+`show` finds an output's record from a file: its chunks, checked against the recorded file or pixel
+hash (outputs/files.py), or its file hash or the hash of its pixels alone (which survives stripped
+metadata); `affected` lists every output that retrieved an image; `reproduce` generates a run again
+and compares pixel hashes. Generation itself, which writes the records, is outputs/runs.py.
 """
 
 from __future__ import annotations
