@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.output_models import IndexBuild
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import builds as index
@@ -142,16 +142,16 @@ def test_revocation_makes_the_index_stale_at_once_and_a_rebuild_drops_the_image(
 def test_a_licence_the_policy_refuses_makes_it_stale(published, encoder_dir, tmp_path):
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
-        lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+        image = images.resolve(session, "1")
+        licence_decisions.set_licence(session, published.store, "lee", image, licence="CC-BY-NC-4.0")
     assert "licence of image 1 set to CC-BY-NC-4.0" in verification.verify(published, tmp_path / "idx").stale
 
 
 def test_a_licence_that_stays_allowed_keeps_it_fresh(published, encoder_dir, tmp_path):
     build(published, encoder_dir, tmp_path / "idx")
     with published.write() as session:
-        lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+        image = images.resolve(session, "1")
+        licence_decisions.set_licence(session, published.store, "lee", image, licence="CC-BY-4.0")
     assert verification.verify(published, tmp_path / "idx", on=date(2026, 11, 27)).ok
 
 
@@ -364,15 +364,15 @@ def test_verify_judges_by_the_policy_recorded_at_build_not_a_file_the_caller_fou
     run = cli("index", "verify", tmp_path / "idx", "--on", "2026-11-27")
     assert run.exit_code == 0 and "the file found now" in run.stderr
     with published.write() as session:
-        lee, image = actors.find(session, "lee"), images.resolve(session, "1")
-        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-4.0")
+        image = images.resolve(session, "1")
+        licence_decisions.set_licence(session, published.store, "lee", image, licence="CC-BY-4.0")
     with published.read() as session:
         assert not session.exec(select(IndexBuild)).one().stale
         assert audit.log(session, action="index.stale") == []
     # The recorded text still decides: a licence it refuses makes the index stale.
     with published.write() as session:
-        lee, image = actors.find(session, "lee"), images.resolve(session, "2")
-        licence_decisions.set_licence(session, published.store, lee, image, licence="CC-BY-NC-4.0")
+        image = images.resolve(session, "2")
+        licence_decisions.set_licence(session, published.store, "lee", image, licence="CC-BY-NC-4.0")
     assert (
         "image 2 is no longer cleared under commercial"
         in verification.verify(published, tmp_path / "idx").stale

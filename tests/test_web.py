@@ -708,12 +708,11 @@ def test_evidence_files_are_served_from_the_store_by_hash(lee, queue, tmp_path):
     (tmp_path / "contract.pdf").write_bytes(b"%PDF-1.4 a contract\n")
     (tmp_path / "page.html").write_bytes(b"<script>alert(1)</script>")
     with queue.write() as session:
-        actor = actors.find(session, "lee")
         for image_id, evidence in ((5, "contract.pdf"), (6, "page.html")):
             licence_decisions.set_licence(
                 session,
                 queue.store,
-                actor,
+                "lee",
                 resolve(session, str(image_id)),
                 licence="LicenseRef-Contract-9",
                 evidence=str(tmp_path / evidence),

@@ -69,7 +69,10 @@ def _check_name(name: str) -> str:
 
 
 def add(session: Session, by: str | None, name: str, roles: list[str]) -> dict:
-    """Create an actor. `by` is the admin doing it; None only when `init --admin` bootstraps."""
+    """Create an actor. `by` is the admin doing it; None only when `init --admin` bootstraps the
+    first actor of an empty catalogue."""
+    if by is None and session.scalars(select(Actor.id).limit(1)).first() is not None:
+        raise Refused("--admin: the catalogue already has actors; an admin adds more with `users add`")
     roles = _check_roles(roles)
     name = _check_name(name)
     if by is not None:

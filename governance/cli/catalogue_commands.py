@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from stylevault.governance.catalogue import actors
-from stylevault.governance.catalogue.models import Actor
 from stylevault.governance.cli import selection
 from stylevault.governance.cli.apps import (
     JsonFlag,
@@ -33,7 +32,6 @@ from stylevault.governance.cli.output import (
     print_table,
 )
 from stylevault.governance.demo.run import run_demo
-from stylevault.governance.errors import Refused
 from stylevault.governance.ingest.run import ingest as run_ingest
 from stylevault.governance.legal import reports
 from stylevault.governance.views import images
@@ -56,10 +54,6 @@ def init(
     message += " (created)" if before is None else (" (upgraded)" if before != cat.revision() else "")
     if admin:
         with cat.write() as session:
-            if session.scalars(Actor.__table__.select().limit(1)).first() is not None:
-                raise Refused(
-                    "--admin: the catalogue already has actors; an admin adds more with `users add`"
-                )
             actors.add(session, None, admin, ["admin"])
         message += f"; admin {admin!r} created"
     out.print(message)

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from stylevault.governance.catalogue import actors
 from stylevault.governance.cli import selection
 from stylevault.governance.cli.apps import (
     JsonFlag,
@@ -81,12 +80,11 @@ def licence_set(
     cat = catalogue()
 
     def record(session):
-        actor = actors.require(session, settings.actor, "licence.set")
         ids = [images.resolve(session, image).id] if image is not None else images.matching_ids(**filters)
         return licence_decisions.record_verified(
             session,
             cat.store,
-            actor,
+            settings.actor,
             ids,
             licence=licence,
             evidence=evidence,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from stylevault.governance.catalogue import audit, limits
+from stylevault.governance.catalogue import actors, audit, limits
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
 from stylevault.governance.ingest.examine import Examined, Failed
@@ -47,16 +47,17 @@ class BatchWriter:
 
     catalogue: Catalogue
     run_id: int
-    actor_id: int
-    actor_name: str
+    actor_name: str | None
     source: str | None
     licence: str | None
     summary: Summary
     # The alias table in force, read at the start of each batch's transaction.
     table: AliasTable | None = field(default=None, init=False)
+    actor_id: int | None = field(default=None, init=False)
 
     def write(self, batch: list[tuple[Offer, Examined | Failed]]) -> None:
         with self.catalogue.write() as session:
+            self.actor_id = actors.require(session, self.actor_name, "ingest").id
             self.table = licences.alias_table(session, deriving=True)
             changes: list[audit.Change] = []
             examined = [(offer, result) for offer, result in batch if isinstance(result, Examined)]

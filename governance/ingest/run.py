@@ -162,7 +162,6 @@ def ingest(
                     )
                 ],
             )
-            actor_id = actor.id
         own = _catalogue_files(catalogue)
         offers = offers_from_manifest(root, rows) if rows is not None else offers_from_folder(root, own)
         show = sys.stderr.isatty() if progress is None else progress
@@ -171,7 +170,6 @@ def ingest(
         writer = BatchWriter(
             catalogue,
             run_id=summary.run_id,
-            actor_id=actor_id,
             actor_name=actor_name,
             source=source,
             licence=licence,
@@ -185,14 +183,14 @@ def ingest(
                 writer.write(batch)
                 if bar:
                     bar.advance(task, len(batch))
+            summary.seconds = time.perf_counter() - started
+            _finish(catalogue, summary, actor_name, "completed")
         except BaseException:
             _finish(catalogue, summary, actor_name, "failed")
             raise
         finally:
             if bar:
                 bar.stop()
-        summary.seconds = time.perf_counter() - started
-        _finish(catalogue, summary, actor_name, "completed")
         return summary
 
 
@@ -212,7 +210,11 @@ def _catalogue_files(catalogue: Catalogue) -> set[Path]:
 
 
 def _finish(catalogue: Catalogue, summary: Summary, actor_name: str | None, status: str) -> None:
+    """Close the run. Completing it is the ingest's last write and checks the role like each batch;
+    a failure is recorded whatever stopped the run (a refusal included), so no run is left open."""
     with catalogue.write() as session:
+        if status == "completed":
+            actors.require(session, actor_name, "ingest")
         run = session.get(IngestRun, summary.run_id)
         run.status = status
         run.finished_at = utcnow()

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from stylevault.governance.catalogue import audit, store
+from stylevault.governance.catalogue import actors, audit, store
 from stylevault.governance.catalogue.models import Licence
 from stylevault.governance.errors import BadInput, Refused
 from stylevault.governance.index import staleness
@@ -41,15 +41,15 @@ class Recorded:
         return asdict(self)
 
 
-def set_licence(session: Session, catalogue_store: Path, actor, image, **fields) -> dict:
+def set_licence(session: Session, catalogue_store: Path, actor_name: str | None, image, **fields) -> dict:
     """Legal records a verified licence for one image, with its evidence (URL or file)."""
-    return record_verified(session, catalogue_store, actor, [image.id], **fields).images[0]["after"]
+    return record_verified(session, catalogue_store, actor_name, [image.id], **fields).images[0]["after"]
 
 
 def record_verified(
     session: Session,
     catalogue_store: Path,
-    actor,
+    actor_name: str | None,
     image_ids: list[int] | sa.Select,
     *,
     licence: str,
@@ -63,7 +63,9 @@ def record_verified(
     """Legal records one verified licence for every chosen image (ids, or a SELECT of ids such as
     images.matching_ids): the licence rows are locked in id order, changed by set-based UPDATEs in
     batches, and each image gets its own `licence.set` event. An expiry already past is refused: a
-    licence recorded as verified and expired on the same day is a typing slip, not a decision."""
+    licence recorded as verified and expired on the same day is a typing slip, not a decision. The
+    actor needs the legal role, dry run or not."""
+    actor = actors.require(session, actor_name, "licence.set")
     spdx = licences.require_expression(licence, table=licences.alias_table(session))
     expires_on = licences.parse_date(expires, "--expires") if expires else None
     today = today or date.today()

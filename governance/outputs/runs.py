@@ -124,7 +124,7 @@ def generate(
     """Generate `request.n` images from a verified index and record where each came from."""
 
     out = Path(out).absolute()
-    with catalogue.read() as session:
+    with catalogue.read() as session:  # before any image is made; checked again where it is recorded
         actor = actors.require(session, actor_name, "generate").name
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BadInput(
@@ -268,6 +268,7 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
 
 
 def _insert(session, actor, generator, request, model, handle, out, shared, records, scores_of) -> None:
+    actor_row = actors.require(session, actor, "generate")  # in the transaction that records the run
     build = session.scalars(
         sa.select(IndexBuild)
         .where(IndexBuild.index_id == handle.manifest["index_id"])
@@ -276,7 +277,6 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
     ).one()
     if build.stale:  # a revocation landed while the images were being made
         raise Refused(f"index {handle.folder} went stale during the run: {build.stale_reason}")
-    actor_row = actors.find(session, actor)
     run = GenerationRun(
         run_id=shared["run_id"],
         actor_id=actor_row.id,

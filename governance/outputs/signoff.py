@@ -135,7 +135,7 @@ def rescore(catalogue: Catalogue, actor_name: str | None, refs: list[str], *, de
     is recorded as missing scores, not an error."""
     from PIL import Image as PILImage
 
-    with catalogue.read() as session:
+    with catalogue.read() as session:  # before any scoring; checked again where each score is recorded
         actors.require(session, actor_name, "output.score")
         items = []
         for output in resolve_many(session, refs):
@@ -175,7 +175,7 @@ def rescore(catalogue: Catalogue, actor_name: str | None, refs: list[str], *, de
             else:
                 scores = scorer.score([image], prompt, [neighbours])[0]
         with catalogue.write() as session:
-            actor = actors.find(session, actor_name)
+            actor = actors.require(session, actor_name, "output.score")
             record_scores(session, output_id, scores, actor)
             audit.record(
                 session,

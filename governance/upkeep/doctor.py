@@ -127,8 +127,8 @@ def _run_id(folder: Path) -> str | None:
 
 def repair(catalogue: Catalogue, actor_name: str | None, findings: list[Finding]) -> list[Finding]:
     """Do what each finding's `repair` says; one audit event for the folders, one per run closed."""
-    with catalogue.read() as session:
-        actor = actors.require(session, actor_name, "doctor.repair").name
+    with catalogue.read() as session:  # before any folder moves; checked again where it is recorded
+        actors.require(session, actor_name, "doctor.repair")
     quarantine = catalogue.store / "quarantine"
     moved, removed = [], []
     for finding in findings:
@@ -147,6 +147,7 @@ def repair(catalogue: Catalogue, actor_name: str | None, findings: list[Finding]
         finding.repaired = True
     closing = [f for f in findings if f.kind == "dead-run"]
     with catalogue.write() as session:
+        actor = actors.require(session, actor_name, "doctor.repair").name
         changes = [_close(session, finding) for finding in closing]
         if moved or removed:
             state = {"quarantined": moved, "removed": removed}

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.models import APPROVAL_STATES, LICENCE_STATUSES
 from stylevault.governance.errors import BadInput
 from stylevault.governance.legal import licence_decisions, review
@@ -136,7 +135,7 @@ def _set_licence(request: Request, me: Visitor, image_id: int, form: FormData, f
         return licence_decisions.set_licence(
             session,
             catalogue.store,
-            actors.require(session, me.actor, "licence.set"),
+            me.actor,
             images.resolve(session, str(image_id)),
             licence=licence,
             evidence=evidence,
