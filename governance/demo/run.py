@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from stylevault.governance.catalogue import actors, audit
+from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.demo.material import COLLECTIONS, gallery, make_collections
