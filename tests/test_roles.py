@@ -27,7 +27,7 @@ from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import ROLES, AuditEvent
 from stylevault.governance.catalogue.output_models import OutputReview
 from stylevault.governance.curation import stylesets
-from stylevault.governance.door import Request
+from stylevault.governance.door import Request, TrainingOptions
 from stylevault.governance.errors import Refused
 from stylevault.governance.index import builds as index_builds
 from stylevault.governance.ingest.batches import BatchWriter
@@ -110,9 +110,10 @@ def indexed_world(published_world, rdm_dir):
 class StubTrainer:
     """A trainer that writes one file: the role check is the core's, whatever the plugin does."""
 
-    kinds = ("clip",)
+    name = "stub"
+    options = {"clip": TrainingOptions}
 
-    def train(self, kind, data, out, **options) -> dict:
+    def train(self, kind, data, out, options, *, progress) -> dict:
         out.mkdir()
         (out / "weights").write_bytes(b"weights")
         return {"model_id": "stub", "weights_sha256": "0" * 64, "path": str(out)}
@@ -121,7 +122,7 @@ class StubTrainer:
 @pytest.fixture
 def trainable_world(indexed_world, monkeypatch):
     """`indexed_world` with a stub trainer installed."""
-    monkeypatch.setattr(training, "load", lambda name=training.DEFAULT: StubTrainer())
+    monkeypatch.setattr(training, "load", lambda point, name=None: StubTrainer())
     return indexed_world
 
 
