@@ -38,7 +38,7 @@ from stylevault.governance.ingest.summary import Summary
 from stylevault.governance.legal import alias_edits, review
 from stylevault.governance.outputs import training
 from stylevault.governance.rules.policy_files import load_policy
-from stylevault.governance.upkeep import doctor
+from stylevault.governance.upkeep import checkpoints, doctor
 from stylevault.governance.views import images
 from tests.factories import encode, picture, run_generate, write
 
@@ -361,6 +361,13 @@ WRITES = [
         prepare=_debris,
         left_alone=lambda w: (w.tmp / "debris" / f".idx.tmp-{'0' * 32}").is_dir(),
     ),
+    Write(
+        "upkeep.checkpoints:checkpoint",
+        "audit.checkpoint",
+        "team",
+        lambda w, f, a: f(w.catalogue, a, w.tmp / "audit.key", w.out),
+        prepare=lambda w: checkpoints.keygen(w.tmp / "audit.key"),
+    ),
     # The desk's own write (passwords belong to the desk), held to the same rule.
     Write(
         "web.passwords:set_password",
@@ -374,10 +381,10 @@ WRITES = [
 # callers are in WRITES (the scan counts calling one as writing), and no face calls them.
 CONSEQUENCES = {
     "index.staleness:mark_stale": "marks an index stale for the write that un-cleared a member",
-    "index.staleness:restale": "re-judges the indexes holding images a write changed",
+    "standing.rejudge:rejudge": "re-judges indexes and released outputs for a write that changed an image",
     "legal.alias_edits:rederive": "derives licences again for an alias change or rederive_all",
     "outputs.signoff:record_scores": "stores the scores generate or rescore computed",
-    "outputs.signoff:reopen_for_revoked": "reopens released outputs for a revocation",
+    "outputs.signoff:reopen": "reopens the released outputs rejudge found no longer cleared",
 }
 # Public functions that record what anyone reading finds, in nobody's name but their own: verifying
 # an index marks it stale when a member's licence has expired since (a fact, not a decision).
