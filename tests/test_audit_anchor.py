@@ -64,9 +64,8 @@ def lived_in(indexed, tmp_path):
         catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "again.csv", [again]), progress=False
     )
     with catalogue.write() as session:
-        legal = actors.find(session, "lee")
         licence_decisions.record_verified(
-            session, catalogue.store, legal, [4], licence="CC-BY-4.0", evidence="https://example.org/4"
+            session, catalogue.store, "lee", [4], licence="CC-BY-4.0", evidence="https://example.org/4"
         )
         alias_edits.add(session, "lee", "Studio Licence 7", "LicenseRef-studio-7", "contract 2026-07")
     with catalogue.write() as session:

@@ -82,9 +82,8 @@ def test_a_licence_the_policy_still_clears_changes_neither(reviewed):
     catalogue, _, _ = reviewed
     first, neighbour, _ = released_neighbour(catalogue)
     with catalogue.write() as session:
-        lee = actors.find(session, "lee")
         recorded = licence_decisions.record_verified(
-            session, catalogue.store, lee, [neighbour], licence="CC-BY-4.0"
+            session, catalogue.store, "lee", [neighbour], licence="CC-BY-4.0"
         )
     assert (recorded.stale_indexes, recorded.reopened_outputs) == ([], [])
     assert state_of(catalogue, first).state == "released" and fresh(catalogue)
@@ -115,13 +114,12 @@ def test_an_expiry_found_by_verify_stales_the_index_and_reopens_nothing(reviewed
     catalogue, folder, _ = reviewed
     first, _, _ = released_neighbour(catalogue)
     with catalogue.write() as session:
-        lee = actors.find(session, "lee")
         with_neighbours = session.scalars(
             sa.select(OutputNeighbour.image_id).where(OutputNeighbour.output_id == first)
         ).all()
         # every image the output retrieved gets a licence that ends in 2030 (still cleared today)
         licence_decisions.record_verified(
-            session, catalogue.store, lee, list(with_neighbours), licence="CC0-1.0", expires="2030-06-30"
+            session, catalogue.store, "lee", list(with_neighbours), licence="CC0-1.0", expires="2030-06-30"
         )
     assert fresh(catalogue) and state_of(catalogue, first).state == "released"
     later = verification.verify(catalogue, folder, on=date(2030, 7, 1))
