@@ -62,7 +62,9 @@ def test_white_line_art_on_a_transparent_ground_is_seen_and_shapes_are_not_near_
         from stylevault.governance.views.images import resolve
 
         for shape in shapes:
-            shown = show(session, resolve(session, hashes_id(catalogue, root / f"{shape}-white.png")))
+            shown = show(
+                session, resolve(session, hashes_id(catalogue, root / f"{shape}-white.png"))
+            ).as_dict()
             white = {r["sha256"] for r in shown["same_phash"]}
             others = {imaging_sha(root / f"{o}-white.png") for o in shapes if o != shape}
             assert not white & others, shape
