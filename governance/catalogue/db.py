@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +92,30 @@ def migrations_dir() -> Path:
     return Path(str(resources.files("stylevault.migrations")))
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def migration_head() -> str:
+    """The code's migration head, read off the version files' `revision`/`down_revision` lines
+    (the one revision no other revises) without importing alembic or running the scripts; alembic's
+    own answer where the files are not one plain chain's."""
+    revisions, revised = set(), set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if "revision" not in found:
+            continue
+        revisions.add(ast.literal_eval(found["revision"]))
+        down = ast.literal_eval(found.get("down_revision", "None"))
+        revised.update(down if isinstance(down, tuple | list) else [down])
+    heads = revisions - revised
+    if len(heads) == 1:
+        return heads.pop()
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+
+
 def alembic_config(engine_or_connection):
     from alembic.config import Config
 
@@ -133,16 +160,16 @@ class Catalogue:
             yield connection
 
     def revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
+        """The catalogue's migration revision (alembic's version table, read with one query), or None
+        for a database alembic never stamped."""
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
     def require_current(self) -> None:
         """Refuse to work on a catalogue that is missing or behind the code's migrations."""
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+        head = migration_head()
         db_path = sqlite_file(self.url)
         if db_path is not None and not db_path.exists():
             # Connecting would create an empty file, and the next command would find it "uninitialised".

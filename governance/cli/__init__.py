@@ -1,27 +1,17 @@
 """The `stylevault` command line: a thin Typer layer over the catalogue functions.
 
-`apps` holds the application and what every command shares; the commands live in
-`catalogue_commands` (catalogue core), `legal_commands` (licences and review),
-`curation_commands` (style sets and policies), `audit_commands` (verify, log, keygen, checkpoint)
-and more; `selection` declares the filters that choose images.
+`root` holds the `stylevault` group, its global options and the table of its commands (so `--help` and
+each command import only what they need); `apps` holds what every command shares; the commands live in
+`catalogue_commands` (init, users, images, report), `ingest_commands`, `demo_commands`,
+`legal_commands` (licences and review), `curation_commands` (style sets and policies),
+`audit_commands` (verify, log, keygen, checkpoint) and more; `selection` declares the filters that
+choose images.
 
 Every list/show/report command takes --json. Exit status: 0 success, 1 a refused operation (role,
 four-eyes, verification), 2 bad usage or input. Errors are one line on stderr.
 """
 
-from stylevault.governance.cli import (  # importing a command module attaches its commands to the apps
-    audit_commands,  # noqa: F401
-    catalogue_commands,  # noqa: F401
-    curation_commands,  # noqa: F401
-    doctor_commands,  # noqa: F401
-    generation_commands,  # noqa: F401
-    legal_commands,  # noqa: F401
-    licence_commands,  # noqa: F401
-    output_commands,  # noqa: F401
-    train_commands,  # noqa: F401
-    web_commands,  # noqa: F401
-)
-from stylevault.governance.cli.apps import app
+from stylevault.governance.cli.root import app  # the root group: each command module loads on first use
 
 
 def main() -> None:

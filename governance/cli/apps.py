@@ -1,4 +1,5 @@
-"""The Typer applications, the global options and what every command shares (`handled`, `catalogue`)."""
+"""The Typer applications the command modules fill, and what every command shares (`handled`,
+`catalogue`, `settings`, `JsonFlag`); the root group and its global options are cli.root's."""
 
 from __future__ import annotations
 
@@ -9,80 +10,37 @@ import typer
 
 from stylevault.governance.catalogue.db import Catalogue, sqlite_file
 from stylevault.governance.cli.output import err
+from stylevault.governance.cli.root import COMMANDS, settings
 from stylevault.governance.errors import StylevaultError
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="stylevault: a data-governance-first manager of style databases for retrieval-augmented diffusion.",
-)
-users_app = typer.Typer(no_args_is_help=True, help="Actors and their roles (admin only).")
-images_app = typer.Typer(no_args_is_help=True, help="List and inspect catalogued images.")
-licence_app = typer.Typer(no_args_is_help=True, help="Record verified licences and licence aliases (legal).")
-review_app = typer.Typer(no_args_is_help=True, help="Approve, reject or revoke images (legal).")
-audit_app = typer.Typer(
-    no_args_is_help=True, help="The hash-chained audit log: verify, log, signed checkpoints."
-)
-report_app = typer.Typer(no_args_is_help=True, help="Reports for legal.")
-styleset_app = typer.Typer(
-    no_args_is_help=True, help="Curate style sets and publish frozen versions (steward)."
-)
-policy_app = typer.Typer(no_args_is_help=True, help="Which members a policy clears for which use.")
-index_app = typer.Typer(no_args_is_help=True, help="Cleared indexes: build, verify, list.")
-model_app = typer.Typer(no_args_is_help=True, help="Generation models: import official checkpoints.")
-provenance_app = typer.Typer(
-    no_args_is_help=True, help="Where an output came from, and what an image affected."
-)
-app.add_typer(users_app, name="users")
-app.add_typer(images_app, name="images")
-app.add_typer(licence_app, name="licence")
+# The top-level commands (init, ingest, serve...) are registered here by their modules; the
+# `stylevault` root group (cli.root) lists them and the groups below from its table, loading each
+# module on first use. A group's help is the table's, so the root's listing and the group agree.
+app = typer.Typer(add_completion=False)
+
+
+def _group(name: str) -> typer.Typer:
+    return typer.Typer(no_args_is_help=True, add_completion=False, help=COMMANDS[name].help)
+
+
+users_app = _group("users")
+images_app = _group("images")
+licence_app = _group("licence")
+review_app = _group("review")
+audit_app = _group("audit")
+report_app = _group("report")
+styleset_app = _group("styleset")
+policy_app = _group("policy")
+index_app = _group("index")
+model_app = _group("model")
+provenance_app = _group("provenance")
+outputs_app = _group("outputs")
 licence_alias_app = typer.Typer(
     no_args_is_help=True, help="The licence alias table: shipped aliases and the site's own (legal)."
 )
 licence_app.add_typer(licence_alias_app, name="alias")
-app.add_typer(review_app, name="review")
-app.add_typer(audit_app, name="audit")
-app.add_typer(report_app, name="report")
-app.add_typer(styleset_app, name="styleset")
-app.add_typer(policy_app, name="policy")
-app.add_typer(index_app, name="index")
-app.add_typer(model_app, name="model")
-app.add_typer(provenance_app, name="provenance")
-outputs_app = typer.Typer(
-    no_args_is_help=True, help="Output review: scores, near-copy flags, release sign-off (legal, reviewer)."
-)
-app.add_typer(outputs_app, name="outputs")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-class Settings:
-    db: str | None = None
-    actor: str | None = None
-    store: str | None = None
-
-
-settings = Settings()
-
-
-@app.callback()
-def _global(
-    db: Annotated[
-        str | None,
-        typer.Option("--db", envvar="STYLEVAULT_DB", help="Catalogue URL (default sqlite:///stylevault.db)."),
-    ] = None,
-    actor: Annotated[
-        str | None, typer.Option("--as", envvar="STYLEVAULT_USER", help="The actor making changes.")
-    ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store", envvar="STYLEVAULT_STORE", help="Content store (default: beside a SQLite file)."
-        ),
-    ] = None,
-) -> None:
-    settings.db, settings.actor, settings.store = db, actor, store
 
 
 def handled(fn):

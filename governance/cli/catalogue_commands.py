@@ -1,12 +1,11 @@
-"""Commands of the catalogue core: init, users, ingest, images, report, demo (legal's licence and
-review commands are in legal_commands, the audit commands in audit_commands)."""
+"""Commands of the catalogue core: init, users, images, report (ingest and demo have modules of their
+own, so that a read command imports neither; legal's licence and review commands are in legal_commands,
+the audit commands in audit_commands)."""
 
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,8 +30,6 @@ from stylevault.governance.cli.output import (
     print_json_array,
     print_table,
 )
-from stylevault.governance.demo.run import run_demo
-from stylevault.governance.ingest.run import ingest as run_ingest
 from stylevault.governance.legal import reports
 from stylevault.governance.views import images
 
@@ -115,39 +112,6 @@ def users_list(as_json: JsonFlag = False) -> None:
     print_table(
         [{**r, "roles": ", ".join(r["roles"])} for r in rows], ["name", "roles", "disabled", "created_at"]
     )
-
-
-# ------------------------------------------------------------------ ingest
-
-
-@app.command()
-@handled
-def ingest(
-    path: Annotated[
-        Path, typer.Argument(help="A folder (or one file); with --manifest, the folder its paths start from.")
-    ],
-    manifest: Annotated[
-        Path | None, typer.Option(help="CSV (with header) or JSON Lines, one row per file.")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option(help="Where these files come from; the default collection.")
-    ] = None,
-    licence: Annotated[str | None, typer.Option(help="Licence for files whose row states none.")] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Processes reading files (default: one per CPU core).")
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Catalogue images: each file ends catalogued, a recognised duplicate, or rejected with a reason."""
-
-    workers = workers or len(os.sched_getaffinity(0))
-    summary = run_ingest(
-        catalogue(), settings.actor, path, manifest=manifest, source=source, licence=licence, workers=workers
-    )
-    if as_json:
-        print_json(summary.as_dict())
-    else:
-        out.print(summary.line())
 
 
 # ------------------------------------------------------------------ images
@@ -295,18 +259,3 @@ def report_licences(
         print_json(report)
     else:
         print_document(reports.render(report, fmt.value))
-
-
-# ------------------------------------------------------------------ demo
-
-
-@app.command()
-@handled
-def demo(
-    folder: Annotated[
-        Path | None, typer.Option("--dir", help="Work here instead of a new temporary folder.")
-    ] = None,
-) -> None:
-    """The catalogue flow end to end, offline, on generated images with simulated licences."""
-
-    run_demo(folder, out.console)

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from stylevault.governance.cli import plugin_options
-from stylevault.governance.cli.apps import app, catalogue, handled, settings
+from stylevault.governance.cli.apps import catalogue, handled, settings
 from stylevault.governance.cli.output import err, out, print_json
 from stylevault.governance.demo.models import build_demo_models
 from stylevault.governance.door import TRAINERS, Trainer, World, load
@@ -53,9 +53,9 @@ class _TrainGroup(TyperGroup):
 train_app = typer.Typer(
     cls=_TrainGroup,
     no_args_is_help=True,
+    add_completion=False,
     help="Train models from a cleared index (generator role); each kind's options are its trainer's.",
 )
-app.add_typer(train_app, name="train")
 
 
 @train_app.callback()

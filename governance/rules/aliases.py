@@ -20,6 +20,7 @@ from stylevault.governance.catalogue.models import LicenceAlias
 from stylevault.governance.errors import BadInput
 
 SHIPPED = Path(__file__).with_name("licence_aliases.yaml")
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENTRY_KEYS = {"text", "spdx", "ambiguous", "why"}
 
 
@@ -68,7 +69,8 @@ def shipped_entries(path: Path = SHIPPED) -> tuple[Alias, ...]:
     """The shipped table as written (targets are checked by licences.shipped_table)."""
     shown = path.name
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's safe loader where PyYAML has it: every command that shows a licence reads this file.
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise BadInput(f"{shown}: cannot read the licence alias table ({exc})") from None
     rows = document.get("aliases") if isinstance(document, dict) else None
