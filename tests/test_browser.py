@@ -104,8 +104,12 @@ def test_a_legal_reviewer_signs_in_and_approves_an_image_from_the_keyboard(
 
     sign_in(page, base, "lee")
     assert page.locator("a.image-link").count() == 3
-    thumbs_loaded = page.eval_on_selector_all("img.thumb", "imgs => imgs.every(i => i.naturalWidth > 0)")
-    assert thumbs_loaded
+    # The thumbnails load after the page does: wait (up to playwright's 30 s) for every one to have
+    # pixels; one that never loads fails here.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("img.thumb").count() == 3
     page.screenshot(path=str(artifacts / "desk-queue.png"), full_page=True)
     page.click("a.image-link >> nth=0")
     page.wait_for_url(re.compile(r".*/images/1\?.*"))
