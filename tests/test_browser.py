@@ -178,7 +178,7 @@ def test_an_auditor_reads_a_runs_provenance(page, serve, indexed, rdm_dir, tmp_p
     page.wait_for_url(re.compile(rf".*/runs/{made.run_id}$"))
     assert page.inner_text("#run-prompt") == "a harbour at dawn"
     assert page.locator("table.neighbours img.mini").count() == 3
-    assert page.eval_on_selector_all("img", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
     notice = (tmp_path / "out" / "ATTRIBUTION.md").read_text()
     shown = page.inner_text("#attribution-notice")
     assert [line for line in notice.splitlines() if line.strip()] == [
