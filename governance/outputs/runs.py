@@ -138,7 +138,7 @@ def generate(
     recorder = Recorder()
     outputs = plugin.generate(model, request, handle, encoder, recorder)
     _check_outputs(outputs, request, handle)
-    scores = Scorer(catalogue, handle, encoder).score(
+    scores = Scorer(handle, encoder).score(
         [o.image for o in outputs], request.prompt, [[n.image_id for n in o.neighbours] for o in outputs]
     )
     return _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out, scores)
