@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from stylevault.governance.catalogue import actors, audit
 from stylevault.governance.catalogue.db import Catalogue
-from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Source
+from stylevault.governance.catalogue.models import LICENCE_FIELDS, Image, IngestRun, Licence, Source
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.legal.reports import licence_report
 from stylevault.governance.rules.policy_files import load_policy
@@ -260,7 +260,7 @@ def record_events(catalogue: Catalogue, count: int, ids: dict[str, int]) -> int:
             image = dict(zip(IMAGE_COLUMNS, image_row, strict=True))
             licence = dict(zip(LICENCE_COLUMNS, licence_row, strict=True))
             if licence["status"] == "verified":
-                before = {name: licence[name] for name in LICENCE_STATE} | {"status": "normalised"}
+                before = {name: licence[name] for name in LICENCE_FIELDS} | {"status": "normalised"}
                 changes.append(
                     audit.Change("licence.set", "image", image["id"], before, before | {"status": "verified"})
                 )
@@ -272,17 +272,6 @@ def record_events(catalogue: Catalogue, count: int, ids: dict[str, int]) -> int:
     return appended
 
 
-LICENCE_STATE = (
-    "raw",
-    "spdx",
-    "status",
-    "note",
-    "attribution",
-    "evidence",
-    "expires_on",
-    "opt_out",
-    "data_mining",
-)
 PENDING = {"state": "pending", "reason": None}
 
 

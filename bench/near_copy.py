@@ -169,7 +169,7 @@ def main() -> None:
         handle = IndexHandle.open(catalogue, folder)
         encoder = load_encoder(encoder_spec, device="cpu")
         policy = load_policy(args.policy)
-        scorer = Scorer(catalogue, handle, encoder, policy)
+        scorer = Scorer(handle, encoder, policy)
         rng = random.Random(7)
         originals = [picture(n, args.size) for n in range(args.members)]
         results = {}

@@ -82,7 +82,7 @@ def test_a_copy_and_a_mirrored_copy_point_at_the_member_they_copy(reviewed, enco
 
     catalogue, folder, _ = reviewed
     handle = IndexHandle.open(catalogue, folder)
-    scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
+    scorer = Scorer(handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
     copied = Image.open(tmp_path / "in" / "2.png").convert("RGB")
     member = image_id_of(catalogue, tmp_path / "in" / "2.png")
     exact, mirrored = scorer.score([copied, ImageOps.mirror(copied)], "a copy", [[], []])
@@ -108,7 +108,7 @@ def test_scoring_reads_the_centroid_and_member_phashes_the_build_recorded(review
     mean = vectors.sum(axis=0) / np.linalg.norm(vectors.sum(axis=0))
     recorded = handle.centroid()
     assert recorded.shape == (handle.dim,) and np.allclose(recorded, mean, atol=1e-6)
-    scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
+    scorer = Scorer(handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
     assert np.allclose(scorer.centroid, recorded, atol=1e-6)
     with catalogue.read() as session:
         phash = dict(session.execute(sa.text("SELECT id, phash FROM image")).all())
@@ -302,7 +302,7 @@ def test_a_crop_of_a_member_is_found_through_the_crop_hashes(reviewed, encoder_d
 
     catalogue, folder, _ = reviewed
     handle = IndexHandle.open(catalogue, folder)
-    scorer = Scorer(catalogue, handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
+    scorer = Scorer(handle, load_encoder(f"local-dir:{encoder_dir}", device="cpu"))
     source = Image.open(tmp_path / "in" / "6.png").convert("RGB")
     member = image_id_of(catalogue, tmp_path / "in" / "6.png")
     w, h = source.size

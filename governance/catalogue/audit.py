@@ -40,6 +40,9 @@ def _default(value: Any) -> str:
     raise TypeError(f"not JSON serialisable in an audit event: {type(value).__name__}")
 
 
+HASHED = ("id", "prev_hash", "at", "actor", "action", "target_type", "target_id", "before", "after")
+
+
 def event_hash(
     seq: int,
     prev_hash: str,
@@ -53,6 +56,24 @@ def event_hash(
 ) -> str:
     payload = canonical_json([seq, prev_hash, at, actor, action, target_type, target_id, before, after])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def row_hash(row, **replaced) -> str:
+    """The hash a stored event row should carry: event_hash over its fields, with any in `replaced`
+    (e.g. `after=...`) in place of the stored ones."""
+    if replaced:
+        return event_hash(*(replaced[name] if name in replaced else getattr(row, name) for name in HASHED))
+    return event_hash(
+        row.id,
+        row.prev_hash,
+        row.at,
+        row.actor,
+        row.action,
+        row.target_type,
+        row.target_id,
+        row.before,
+        row.after,
+    )
 
 
 @dataclass(frozen=True)
@@ -165,17 +186,7 @@ def verify(session: Session, *, start_seq: int = 0, start_hash: str = GENESIS) -
             return broken(expected_seq, f"event {expected_seq} is missing (next stored event is {row.id})")
         if row.prev_hash != prev:
             return broken(row.id, f"event {row.id} does not follow event {row.id - 1} (prev_hash differs)")
-        recomputed = event_hash(
-            row.id,
-            row.prev_hash,
-            row.at,
-            row.actor,
-            row.action,
-            row.target_type,
-            row.target_id,
-            row.before,
-            row.after,
-        )
+        recomputed = row_hash(row)
         if recomputed != row.hash:
             return broken(row.id, f"event {row.id} was altered (its hash does not match its content)")
         prev = row.hash

@@ -8,6 +8,7 @@ death releases either, so `stylevault doctor` takes a run whose lock it can take
 from __future__ import annotations
 
 import fcntl
+import shutil
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.errors import BadInput
 
 KINDS = {"ingest": 1, "index": 2, "generate": 3}
 SPACE = 0x53560000  # "SV": the advisory-lock class ids of these locks, one per kind
@@ -81,6 +83,33 @@ def alive(catalogue: Catalogue, kind: str, ident: object) -> bool:
             return False
     except FileNotFoundError:  # its holder finished and removed it meanwhile
         return False
+
+
+@contextmanager
+def staged(catalogue: Catalogue, kind: str, ident: object, out: Path) -> Iterator[Path]:
+    """The hidden folder `.OUT.tmp-ID` beside `out` that a run of `kind` writes into, held alive for
+    the block (`doctor` leaves a live run's folders alone) and removed if the block fails; the block
+    renames it to `out` once the run is recorded."""
+    tmp = out.parent / f".{out.name}.tmp-{ident}"
+    with held(catalogue, kind, ident):
+        tmp.mkdir()
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def fresh_out(out: str | Path, what: str, *, advice: str = "", empty_ok: bool = False) -> Path:
+    """`out` made absolute, refused (saying `what`, then `advice`) if something is already there (an
+    empty folder is fine where `empty_ok`) or if its parent folder is missing."""
+    out = Path(out).absolute()
+    taken = out.exists() and not (empty_ok and out.is_dir() and not any(out.iterdir()))
+    if taken:
+        raise BadInput(f"--out {out}: {what} ({advice}{interrupted_hint(out)})")
+    if not out.parent.is_dir():
+        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    return out
 
 
 def interrupted_hint(out: Path) -> str:

@@ -168,6 +168,21 @@ class Image(SQLModel, table=True):
     state_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+# What a source row records of where one copy of an image came from (besides its locator and path):
+# the fields ingest sets and its events carry.
+SOURCE_FIELDS = (
+    "url",
+    "collection",
+    "creator",
+    "title",
+    "licence_raw",
+    "attribution",
+    "evidence",
+    "licence_expires",
+    "opt_out",
+)
+
+
 class Source(SQLModel, table=True):
     """One place an image was found: a file (`path`) and where it says it came from (`locator`).
 
@@ -197,6 +212,21 @@ class Source(SQLModel, table=True):
     # {"manifest": {...raw row...}, "embedded": {...rights metadata read from the file...}}. Plain JSON
     # (`json` on PostgreSQL, not JSONB): kept as found, its key order and any \u0000 in it included.
     raw_metadata: dict = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+
+
+# What a licence row records of an image's licence (besides who verified it): the fields a
+# `licence.set` event carries.
+LICENCE_FIELDS = (
+    "raw",
+    "spdx",
+    "status",
+    "note",
+    "attribution",
+    "evidence",
+    "expires_on",
+    "opt_out",
+    "data_mining",
+)
 
 
 class Licence(SQLModel, table=True):

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from stylevault.governance.catalogue import audit
 from stylevault.governance.cli.apps import JsonFlag, audit_app, catalogue, handled, settings
 from stylevault.governance.cli.output import err, out, print_json, print_table
 from stylevault.governance.errors import BadInput
@@ -80,14 +79,7 @@ def audit_log(
 ) -> None:
     """Audit events, newest first."""
     with catalogue().read() as session:
-        target_type = target_id = None
-        if target and ":" in target:
-            target_type, target_id = target.split(":", 1)
-        elif target:
-            target_type, target_id = "image", str(images.resolve(session, target).id)
-        events = audit.log(
-            session, target_type=target_type, target_id=target_id, action=action, actor=actor, limit=limit
-        )
+        events = images.audit_events(session, target=target, action=action, actor=actor, limit=limit)
     if as_json:
         print_json(events)
         return

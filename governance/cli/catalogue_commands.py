@@ -119,30 +119,14 @@ def users_list(as_json: JsonFlag = False) -> None:
 
 @images_app.command("list")
 @handled
+@selection.with_filters()
 def images_list(
-    state: selection.State = None,
-    licence: selection.Spdx = None,
-    raw: selection.Raw = None,
-    licence_status: selection.LicenceStatus = None,
-    flagged: selection.Flagged = False,
-    collection: selection.Collection = None,
-    expiring_within: selection.Expiring = None,
-    run: selection.Run = None,
+    filters: dict | None = None,  # the filter options (selection.with_filters)
     limit: Annotated[int | None, typer.Option(help="At most N images (default: all).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List images with their approval state, licence and first source; every match unless --limit."""
 
-    filters = selection.filters(
-        state=state,
-        spdx=licence,
-        raw=raw,
-        licence_status=licence_status,
-        flagged=flagged,
-        collection=collection,
-        expiring_within=expiring_within,
-        run=run,
-    )
     with catalogue().read() as session:
         rows = (row.as_dict() for row in images.iter_images(session, limit=limit, **filters))
         count = print_json_array(rows) if as_json else print_image_lines(rows)

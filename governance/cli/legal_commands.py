@@ -44,6 +44,7 @@ def _say(line: str) -> None:
 
 @licence_app.command("set")
 @handled
+@selection.with_filters(spdx="spdx")
 def licence_set(
     licence: Annotated[str, typer.Option(help="SPDX expression; LicenseRef-<name> for contracts.")],
     image: Annotated[str | None, typer.Argument(help="One image; or choose images with filters.")] = None,
@@ -51,31 +52,13 @@ def licence_set(
     attribution: Annotated[str | None, typer.Option(help="Attribution text the licence requires.")] = None,
     expires: Annotated[str | None, typer.Option(help="Expiry date, YYYY-MM-DD (not in the past).")] = None,
     note: Annotated[str | None, typer.Option(help="Why; kept with the licence.")] = None,
-    raw: selection.Raw = None,
-    collection: selection.Collection = None,
-    state: selection.State = None,
-    spdx: selection.SpdxFilter = None,
-    licence_status: selection.LicenceStatus = None,
-    flagged: selection.Flagged = False,
-    expiring_within: selection.Expiring = None,
-    run: selection.Run = None,
+    filters: dict | None = None,  # the filter options (selection.with_filters)
     dry_run: selection.DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Record a verified licence for an image, or for every image the filters match (legal)."""
 
-    filters = selection.filters(
-        state=state,
-        spdx=spdx,
-        raw=raw,
-        licence_status=licence_status,
-        flagged=flagged,
-        collection=collection,
-        expiring_within=expiring_within,
-        run=run,
-    )
-    chosen = any(v is not None and v is not False for v in filters.values())
-    if image is not None and chosen:
+    if image is not None and selection.chosen(filters):
         raise BadInput("IMAGE: give one image or filters, not both")
     cat = catalogue()
 
@@ -175,12 +158,16 @@ def _print_decision(decision, review) -> None:
         _say("dry run: nothing changed")
 
 
-def _review(decision: str, refs: list[str] | None, reason: str | None, as_json: bool, **options) -> None:
-
-    dry_run = options.pop("dry_run", False)
-    filters = selection.filters(**options)
-    chosen = any(v is not None and v is not False for v in filters.values())
-    if refs and (chosen or dry_run):
+def _review(
+    decision: str,
+    refs: list[str] | None,
+    reason: str | None,
+    as_json: bool,
+    filters: dict | None = None,
+    dry_run: bool = False,
+) -> None:
+    filters = filters or selection.filters()
+    if refs and (selection.chosen(filters) or dry_run):
         raise BadInput("IMAGE: give images or filters (with --dry-run), not both")
 
     def work(session):
@@ -201,73 +188,28 @@ Images = Annotated[
 Reason = Annotated[str | None, typer.Option(help="Why; required except for a first approval.")]
 
 
-@review_app.command("approve")
-@handled
-def review_approve(
-    image: Images = None,
-    reason: Reason = None,
-    state: selection.State = None,
-    licence: selection.Spdx = None,
-    raw: selection.Raw = None,
-    licence_status: selection.LicenceStatus = None,
-    flagged: selection.Flagged = False,
-    collection: selection.Collection = None,
-    expiring_within: selection.Expiring = None,
-    run: selection.Run = None,
-    dry_run: selection.DryRun = False,
-    as_json: JsonFlag = False,
-) -> None:
+def _filtered_review(decision: str, doc: str) -> None:
+    """`review approve` and `review reject`: named images, or every image the filters match."""
+
+    def command(
+        image: Images = None,
+        reason: Reason = None,
+        filters: dict | None = None,
+        dry_run: selection.DryRun = False,
+        as_json: JsonFlag = False,
+    ) -> None:
+        _review(decision, image, reason, as_json, filters=filters, dry_run=dry_run)
+
+    command.__doc__ = doc
+    review_app.command(decision)(handled(selection.with_filters()(command)))
+
+
+_filtered_review(
+    "approve",
     """Approve images (legal; not the actor who ingested them). Named images are approved all or
-    none; by filter, an image a rule refuses (four-eyes, an unsettled licence) is skipped and listed."""
-    _review(
-        "approve",
-        image,
-        reason,
-        as_json,
-        state=state,
-        spdx=licence,
-        raw=raw,
-        licence_status=licence_status,
-        flagged=flagged,
-        collection=collection,
-        expiring_within=expiring_within,
-        run=run,
-        dry_run=dry_run,
-    )
-
-
-@review_app.command("reject")
-@handled
-def review_reject(
-    image: Images = None,
-    reason: Reason = None,
-    state: selection.State = None,
-    licence: selection.Spdx = None,
-    raw: selection.Raw = None,
-    licence_status: selection.LicenceStatus = None,
-    flagged: selection.Flagged = False,
-    collection: selection.Collection = None,
-    expiring_within: selection.Expiring = None,
-    run: selection.Run = None,
-    dry_run: selection.DryRun = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Reject pending images, named or by filter."""
-    _review(
-        "reject",
-        image,
-        reason,
-        as_json,
-        state=state,
-        spdx=licence,
-        raw=raw,
-        licence_status=licence_status,
-        flagged=flagged,
-        collection=collection,
-        expiring_within=expiring_within,
-        run=run,
-        dry_run=dry_run,
-    )
+    none; by filter, an image a rule refuses (four-eyes, an unsettled licence) is skipped and listed.""",
+)
+_filtered_review("reject", """Reject pending images, named or by filter.""")
 
 
 @review_app.command("revoke")

@@ -8,17 +8,10 @@ from pathlib import Path
 
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
+from stylevault.governance.ingest import manifest
 
 MANIFEST_COLUMNS = [
-    "path",
-    "source_url",
-    "collection",
-    "creator",
-    "title",
-    "licence",
-    "attribution",
-    "opt_out",
-    "licence_expires",
+    *(name for name in manifest.COLUMNS if name != "evidence"),
     "note",
     "caption",
     "content_caption",

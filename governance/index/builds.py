@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,6 +122,25 @@ class Built:
         return self.__dict__.copy()
 
 
+@dataclass
+class _Cleared:
+    """What a build reads before it writes anything: who builds what, the members the policy clears
+    on the day (in order), and their embeddings and near-copy hashes."""
+
+    actor: str
+    styleset: str
+    version: int
+    members_sha256: str
+    version_id: int
+    check: clearance.Check
+    members: list[dict]
+    revision: dict
+    encoder: encoders.Encoder
+    vectors: object  # (N, D) float32, row i = member i
+    embedded: int
+    hashes: object  # (N, 19) uint64
+
+
 def build(
     catalogue: Catalogue,
     actor_name: str | None,
@@ -138,16 +156,58 @@ def build(
     """Build the cleared index of style-set version `ref` under `policy_name` into folder `out`."""
 
     encoders.require_generation_extra()
-    out = Path(out).absolute()
-    if out.exists():
-        raise BadInput(
-            f"--out {out}: already exists; an index is never overwritten (choose a new folder; "
-            f"{liveness.interrupted_hint(out)})"
-        )
-    if not out.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    out = liveness.fresh_out(
+        out, "already exists; an index is never overwritten", advice="choose a new folder; "
+    )
     on = on or date.today()
     policy = load_policy(policy_name)
+    # 1. the cleared members, embedded (a read transaction: nothing is written yet)
+    cleared = _gather(catalogue, actor_name, ref, policy, encoder_spec, allow_download, on, progress)
+    index_id = uuid.uuid4().hex
+    search = "exact" if len(cleared.members) < HNSW_THRESHOLD else "hnsw"
+    with liveness.staged(catalogue, "index", index_id, out) as tmp:
+        # 2. the index files, into the hidden folder
+        manifest = _write(tmp, index_id, search, policy, on, cleared)
+        manifest_sha256 = sha256_file(tmp / MANIFEST)
+        with catalogue.write() as session:
+            # 3. the record, if the cleared set held meanwhile; 4. the folder renamed into place
+            record = _record_build(
+                session,
+                actor_name,
+                ref,
+                policy,
+                on,
+                cleared,
+                index_id=index_id,
+                out=out,
+                search=search,
+                manifest_sha256=manifest_sha256,
+            )
+            _audit_build(session, record, policy, cleared, manifest)
+            os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
+    return Built(
+        index_id,
+        str(out),
+        manifest_sha256,
+        len(cleared.members),
+        cleared.embedded,
+        search,
+        cleared.check.excluded,
+    )
+
+
+def _gather(
+    catalogue: Catalogue,
+    actor_name: str | None,
+    ref: str,
+    policy: Policy,
+    encoder_spec: str,
+    allow_download: bool,
+    on: date,
+    progress: Callable[[int, int], None] | None,
+) -> _Cleared:
+    """Who may build, what the policy clears of version `ref` on the day (refused if nothing), and
+    those members embedded (from the embedding cache where it has them) and near-copy hashed."""
     with catalogue.read() as session:
         actor = actors.require(session, actor_name, "index.build")
         styleset, version = resolve_version(session, ref)
@@ -161,93 +221,113 @@ def build(
             )
         revision = audit.revision(session)
         encoder = encoders.load_encoder(encoder_spec, allow_download=allow_download)
-        cache = encoders.EmbeddingCache(catalogue.store, encoder)
-        shas = [m["sha256"] for m in members]
-        cached = cache.get(shas)
-        reader = member_reader(session, version.id, [sha for sha in shas if sha not in cached])
-        try:
-            vectors, embedded = encoders.embed(
-                encoder,
-                cache,
-                shas,
-                reader,
-                progress=(lambda n: progress(n, len(shas))) if progress else None,
-            )
-        finally:
-            cache.close()
+        vectors, embedded = _embed(catalogue, session, version.id, encoder, members, progress)
         hashes = copyhash.member_hashes(catalogue.store, _with_phash(session, version.id, members))
-        names = {
-            "actor": actor.name,
-            "styleset": styleset.name,
-            "version": version.version,
-            "members_sha256": version.members_sha256,
-            "version_id": version.id,
-        }
-    index_id = uuid.uuid4().hex
-    search = "exact" if len(members) < HNSW_THRESHOLD else "hnsw"
-    tmp = out.parent / f".{out.name}.tmp-{index_id}"
-    with liveness.held(catalogue, "index", index_id):  # `doctor` leaves a live build's folders alone
-        tmp.mkdir()
-        try:
-            manifest = _write(
-                tmp, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
+        return _Cleared(
+            actor.name,
+            styleset.name,
+            version.version,
+            version.members_sha256,
+            version.id,
+            check,
+            members,
+            revision,
+            encoder,
+            vectors,
+            embedded,
+            hashes,
+        )
+
+
+def _embed(catalogue: Catalogue, session: Session, version_id: int, encoder, members, progress):
+    """(vectors, newly embedded): the members' embeddings, the images read only where the cache
+    lacks them."""
+    cache = encoders.EmbeddingCache(catalogue.store, encoder)
+    shas = [m["sha256"] for m in members]
+    cached = cache.get(shas)
+    reader = member_reader(session, version_id, [sha for sha in shas if sha not in cached])
+    try:
+        return encoders.embed(
+            encoder,
+            cache,
+            shas,
+            reader,
+            progress=(lambda n: progress(n, len(shas))) if progress else None,
+        )
+    finally:
+        cache.close()
+
+
+def _record_build(
+    session: Session,
+    actor_name: str | None,
+    ref: str,
+    policy: Policy,
+    on: date,
+    cleared: _Cleared,
+    *,
+    index_id: str,
+    out: Path,
+    search: str,
+    manifest_sha256: str,
+) -> IndexBuild:
+    """The build and its members recorded, in the write transaction, once the members are locked and
+    the actor's role and the cleared set are checked again."""
+    _lock_members(session, cleared.version_id)
+    actor = actors.require(session, actor_name, "index.build")
+    policy_texts.record(session, policy)
+    record = IndexBuild(
+        index_id=index_id,
+        path=str(out),
+        styleset_version_id=cleared.version_id,
+        policy=policy.name,
+        policy_sha256=policy.hash,
+        encoder_id=cleared.encoder.id,
+        encoder_weights_sha256=cleared.encoder.weights_sha256,
+        manifest_sha256=manifest_sha256,
+        members=len(cleared.members),
+        search=search,
+        built_by=actor.id,
+    )
+    session.add(record)
+    session.flush()
+    session.execute(
+        sa.insert(IndexMember.__table__),
+        [
+            {"build_id": record.id, "image_id": m["image_id"], "position": i}
+            for i, m in enumerate(cleared.members)
+        ],
+    )
+    _still_cleared(session, policy, ref, on, record)
+    return record
+
+
+def _audit_build(
+    session: Session, record: IndexBuild, policy: Policy, cleared: _Cleared, manifest: dict
+) -> None:
+    audit.record(
+        session,
+        cleared.actor,
+        [
+            audit.Change(
+                "index.build",
+                "index",
+                record.index_id,
+                None,
+                {
+                    "path": record.path,
+                    "styleset": f"{cleared.styleset}@{cleared.version}",
+                    "policy": policy.name,
+                    "policy_sha256": policy.hash,
+                    "encoder": cleared.encoder.id,
+                    "manifest_sha256": record.manifest_sha256,
+                    "members": len(cleared.members),
+                    "excluded": cleared.check.excluded,
+                    "catalogue_revision": manifest["catalogue_revision"],
+                },
             )
-            manifest_sha256 = sha256_file(tmp / MANIFEST)
-            with catalogue.write() as session:
-                _lock_members(session, names["version_id"])
-                actor = actors.require(session, actor_name, "index.build")
-                policy_texts.record(session, policy)
-                record = IndexBuild(
-                    index_id=index_id,
-                    path=str(out),
-                    styleset_version_id=names["version_id"],
-                    policy=policy.name,
-                    policy_sha256=policy.hash,
-                    encoder_id=encoder.id,
-                    encoder_weights_sha256=encoder.weights_sha256,
-                    manifest_sha256=manifest_sha256,
-                    members=len(members),
-                    search=search,
-                    built_by=actor.id,
-                )
-                session.add(record)
-                session.flush()
-                session.execute(
-                    sa.insert(IndexMember.__table__),
-                    [
-                        {"build_id": record.id, "image_id": m["image_id"], "position": i}
-                        for i, m in enumerate(members)
-                    ],
-                )
-                _still_cleared(session, policy, ref, on, record)
-                audit.record(
-                    session,
-                    actor.name,
-                    [
-                        audit.Change(
-                            "index.build",
-                            "index",
-                            index_id,
-                            None,
-                            {
-                                "path": str(out),
-                                "styleset": f"{names['styleset']}@{names['version']}",
-                                "policy": policy.name,
-                                "policy_sha256": policy.hash,
-                                "encoder": encoder.id,
-                                "manifest_sha256": manifest_sha256,
-                                "members": len(members),
-                                "excluded": check.excluded,
-                                "catalogue_revision": manifest["catalogue_revision"],
-                            },
-                        )
-                    ],
-                )
-                os.replace(tmp, out)  # inside the transaction: if the rename fails, nothing is recorded
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return Built(index_id, str(out), manifest_sha256, len(members), embedded, search, check.excluded)
+        ],
+    )
 
 
 def _lock_members(session: Session, version_id: int) -> None:
@@ -321,13 +401,13 @@ def _with_phash(session: Session, version_id: int, members: list[dict]) -> list[
     return [{"sha256": m["sha256"], "phash": phash[m["image_id"]]} for m in members]
 
 
-def _write(
-    tmp: Path, index_id, members, vectors, hashes, search, encoder, policy, check, revision, names, on
-) -> dict:
+def _write(tmp: Path, index_id: str, search: str, policy: Policy, on: date, cleared: _Cleared) -> dict:
+    """The index files and their manifest, written into `tmp`; returns the manifest."""
     import numpy as np
 
-    matrix = write_vectors(tmp, vectors)
-    np.save(tmp / HASHES, hashes)
+    members = cleared.members
+    matrix = write_vectors(tmp, cleared.vectors)
+    np.save(tmp / HASHES, cleared.hashes)
     with open(tmp / "members.jsonl", "w", encoding="utf-8") as handle:
         for position, member in enumerate(members):
             handle.write(
@@ -349,21 +429,21 @@ def _write(
         "format": FORMAT,
         "index_id": index_id,
         "built_at": audit.timestamp(utcnow()),
-        "built_by": names["actor"],
+        "built_by": cleared.actor,
         "judged_on": on.isoformat(),
         "styleset": {
-            "name": names["styleset"],
-            "version": names["version"],
-            "members_sha256": names["members_sha256"],
+            "name": cleared.styleset,
+            "version": cleared.version,
+            "members_sha256": cleared.members_sha256,
         },
         "policy": {"name": policy.name, "sha256": policy.hash},
-        "encoder": encoder.describe(),
-        "catalogue_revision": revision,
+        "encoder": cleared.encoder.describe(),
+        "catalogue_revision": cleared.revision,
         "search": {"kind": search, "metric": "cos", "dtype": "f16", "hnsw_threshold": HNSW_THRESHOLD, **HNSW},
         "count": len(members),
         "dim": int(matrix.shape[1]),
         "centroid": [round(float(x), 7) for x in centroid(matrix)],
-        "excluded": check.excluded,
+        "excluded": cleared.check.excluded,
         "member_ids": [m["image_id"] for m in members],
         "member_sha256": [m["sha256"] for m in members],
         "near_copy": copyhash.describe(),

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from stylevault.governance.catalogue import actors, audit, limits
+from stylevault.governance.catalogue import actors, audit, limits, models
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.catalogue.models import Image, IngestRun, Licence, Rejection, Source, utcnow
 from stylevault.governance.ingest.examine import Examined, Failed
@@ -29,16 +29,8 @@ from stylevault.governance.standing.rejudge import rejudge
 
 SOURCE_FIELDS = (
     "path",
-    "url",
-    "collection",
-    "creator",
-    "title",
-    "licence_raw",
-    "attribution",
-    "evidence",
-    "licence_expires",
-    "opt_out",
-)
+    *models.SOURCE_FIELDS,
+)  # what a source row holds, compared when ingest meets it again
 
 
 @dataclass

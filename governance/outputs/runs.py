@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from stylevault.governance.catalogue.output_models import (
     OutputNeighbour,
 )
 from stylevault.governance.door import GENERATORS, Output, Recorder, Request, load, settle
-from stylevault.governance.errors import BadInput, Refused
+from stylevault.governance.errors import Refused
 from stylevault.governance.index.encoders import load_encoder
 from stylevault.governance.index.handle import IndexHandle
 from stylevault.governance.outputs import credentials, files
@@ -123,16 +122,11 @@ def generate(
 ) -> Generated:
     """Generate `request.n` images from a verified index and record where each came from."""
 
-    out = Path(out).absolute()
     with catalogue.read() as session:  # before any image is made; checked again where it is recorded
         actor = actors.require(session, actor_name, "generate").name
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput(
-            f"--out {out}: exists and is not an empty folder; outputs are never overwritten "
-            f"({liveness.interrupted_hint(out)})"
-        )
-    if not out.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    out = liveness.fresh_out(
+        out, "exists and is not an empty folder; outputs are never overwritten", empty_ok=True
+    )
     handle = IndexHandle.open(catalogue, index_dir)
     request.check(len(handle))
     encoder = load_encoder(handle.manifest["encoder"]["spec"], device=device)
@@ -144,7 +138,7 @@ def generate(
     recorder = Recorder()
     outputs = plugin.generate(model, request, handle, encoder, recorder)
     _check_outputs(outputs, request, handle)
-    scores = Scorer(catalogue, handle, encoder).score(
+    scores = Scorer(handle, encoder).score(
         [o.image for o in outputs], request.prompt, [[n.image_id for n in o.neighbours] for o in outputs]
     )
     return _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out, scores)
@@ -163,13 +157,50 @@ def _check_outputs(outputs: list[Output], request: Request, handle) -> None:
 
 
 def _record(catalogue, actor, generator, request, handle, model, recorder, outputs, out, scores) -> Generated:
+    """Each output written with its provenance (PNG chunks, a sidecar, the attribution notice) into
+    a hidden folder, recorded with its run, then renamed into place."""
     run_id = uuid.uuid4().hex
-    manifest = handle.manifest
+    # 1. what every output's record shares: the run, the model, the index, the catalogue revision
     ids = sorted({n.image_id for o in outputs for n in o.neighbours})
     with catalogue.read() as session:
         sources = _sources(session, ids)
         revision = audit.revision(session)
-    shared = {
+    shared = _shared_record(run_id, actor, generator, request, handle, model, recorder, revision)
+    # 2. each output's record and file bytes (signed where signing is configured)
+    signing = credentials.configured()
+    written = [
+        _output_file(shared, request, model, handle, sources, ordinal, output, scores[ordinal], signing)
+        for ordinal, output in enumerate(outputs)
+    ]
+    records = [record for _, _, record in written]
+    attribution = notice(records)
+    with liveness.staged(catalogue, "generate", run_id, out) as tmp:
+        # 3. the files, into the hidden folder
+        for name, data, record in written:
+            (tmp / name).write_bytes(data)
+            sidecar = {**record, "attribution_notice": attribution}
+            (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+        (tmp / files.NOTICE).write_text(attribution)
+        # 4. the run recorded, and the folder renamed into place in its transaction
+        with catalogue.write() as session:
+            _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
+            if out.exists():
+                out.rmdir()  # the empty folder the caller made
+            os.replace(tmp, out)
+    summary = {
+        **shared,
+        "outputs": [
+            r["output"]
+            | {"seed": r["seed"], "flagged": r["scores"]["flagged"], "flags": r["scores"]["flags"]}
+            for r in records
+        ],
+    }
+    return Generated(run_id, str(out), [name for name, _, _ in written], summary)
+
+
+def _shared_record(run_id, actor, generator, request, handle, model, recorder, revision) -> dict:
+    manifest = handle.manifest
+    return {
         "format": files.FORMAT,
         "run_id": run_id,
         "created_at": audit.timestamp(utcnow()),
@@ -189,94 +220,70 @@ def _record(catalogue, actor, generator, request, handle, model, recorder, outpu
         "catalogue_revision": revision,
         "plugin_notes": recorder.notes,
     }
-    signing = credentials.configured()
-    records, written = [], []
-    for ordinal, output in enumerate(outputs):
-        neighbours = []
-        for n in output.neighbours:
-            member, source = handle.member(n.image_id), sources.get(n.image_id, {})
-            neighbours.append(
-                {
-                    "rank": n.rank,
-                    "image_id": n.image_id,
-                    "sha256": member.sha256,
-                    "score": round(float(n.score), 6),
-                    "licence": member.licence,
-                    "relied_on": member.relied_on,
-                    "attribution": member.attribution,
-                    "obligations": list(member.obligations),
-                    "creator": source.get("creator"),
-                    "title": source.get("title"),
-                    "source_url": source.get("url"),
-                }
-            )
-        name = f"{run_id[:8]}-{ordinal:02d}.png"
-        chunks = {
-            "run": run_id,
-            "output": str(ordinal),
-            "manifest_sha256": handle.manifest_sha256,
-            "prompt": request.prompt,
-            "parameters": json.dumps(
-                {**request.parameters(), "seed": output.seed, "model": model.model_id}, sort_keys=True
-            ),
-        }
-        record = {
-            **shared,
-            "ordinal": ordinal,
-            "seed": output.seed,
-            "neighbours": neighbours,
-            "output": {"file": name},
-            "scores": scores[ordinal].as_dict(),
-        }
-        data = files.png_bytes(output.image, chunks)
-        if signing:  # signed before hashing: the recorded sha256 is the file's, manifest included
-            data = credentials.sign_png(data, record)
-        record["output"] |= {
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "pixels_sha256": files.pixels_sha256(output.image),
-            "c2pa": signing,
-        }
-        records.append(record)
-        written.append((name, data, record))
-    attribution = notice(records)
-    tmp = out.parent / f".{out.name}.tmp-{run_id}"
-    with liveness.held(catalogue, "generate", run_id):  # `doctor` leaves a live run's folders alone
-        tmp.mkdir()
-        try:
-            for name, data, record in written:
-                (tmp / name).write_bytes(data)
-                sidecar = {**record, "attribution_notice": attribution}
-                (tmp / f"{name[:-4]}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
-            (tmp / files.NOTICE).write_text(attribution)
-            with catalogue.write() as session:
-                _insert(session, actor, generator, request, model, handle, out, shared, records, scores)
-                if out.exists():
-                    out.rmdir()  # the empty folder the caller made
-                os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    summary = {
-        **shared,
-        "outputs": [
-            r["output"]
-            | {"seed": r["seed"], "flagged": r["scores"]["flagged"], "flags": r["scores"]["flags"]}
-            for r in records
-        ],
+
+
+def _neighbours(output: Output, handle, sources: dict[int, dict]) -> list[dict]:
+    """The images that shaped one output, with what their licences ask and where they came from."""
+    neighbours = []
+    for n in output.neighbours:
+        member, source = handle.member(n.image_id), sources.get(n.image_id, {})
+        neighbours.append(
+            {
+                "rank": n.rank,
+                "image_id": n.image_id,
+                "sha256": member.sha256,
+                "score": round(float(n.score), 6),
+                "licence": member.licence,
+                "relied_on": member.relied_on,
+                "attribution": member.attribution,
+                "obligations": list(member.obligations),
+                "creator": source.get("creator"),
+                "title": source.get("title"),
+                "source_url": source.get("url"),
+            }
+        )
+    return neighbours
+
+
+def _output_file(
+    shared, request, model, handle, sources, ordinal, output, scores, signing
+) -> tuple[str, bytes, dict]:
+    """(file name, PNG bytes with provenance chunks, record) of output `ordinal`."""
+    run_id = shared["run_id"]
+    name = f"{run_id[:8]}-{ordinal:02d}.png"
+    chunks = {
+        "run": run_id,
+        "output": str(ordinal),
+        "manifest_sha256": handle.manifest_sha256,
+        "prompt": request.prompt,
+        "parameters": json.dumps(
+            {**request.parameters(), "seed": output.seed, "model": model.model_id}, sort_keys=True
+        ),
     }
-    return Generated(run_id, str(out), [name for name, _, _ in written], summary)
+    record = {
+        **shared,
+        "ordinal": ordinal,
+        "seed": output.seed,
+        "neighbours": _neighbours(output, handle, sources),
+        "output": {"file": name},
+        "scores": scores.as_dict(),
+    }
+    data = files.png_bytes(output.image, chunks)
+    if signing:  # signed before hashing: the recorded sha256 is the file's, manifest included
+        data = credentials.sign_png(data, record)
+    record["output"] |= {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "pixels_sha256": files.pixels_sha256(output.image),
+        "c2pa": signing,
+    }
+    return name, data, record
 
 
 def _insert(session, actor, generator, request, model, handle, out, shared, records, scores_of) -> None:
+    """The run, its outputs, their neighbours and scores, and the audit entry, in one write
+    transaction that checks the actor's role and the index's standing again."""
     actor_row = actors.require(session, actor, "generate")  # in the transaction that records the run
-    build = session.scalars(
-        sa.select(IndexBuild)
-        .where(IndexBuild.index_id == handle.manifest["index_id"])
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if build.stale:  # a revocation landed while the images were being made
-        raise Refused(f"index {handle.folder} went stale during the run: {build.stale_reason}")
+    build = _live_build(session, handle)
     run = GenerationRun(
         run_id=shared["run_id"],
         actor_id=actor_row.id,
@@ -301,34 +308,55 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
     session.add(run)
     session.flush()
     for record, scores in zip(records, scores_of, strict=True):
-        row = GenerationOutput(
-            run_id=run.id,
-            ordinal=record["ordinal"],
-            seed=record["seed"],
-            path=str(out / record["output"]["file"]),
-            sha256=record["output"]["sha256"],
-            pixels_sha256=record["output"]["pixels_sha256"],
+        _insert_output(session, run.id, out, record, scores)
+    _audit_run(session, actor, model, handle, shared, records)
+
+
+def _live_build(session: Session, handle) -> IndexBuild:
+    """The index's build row, locked; refused if it went stale while the images were being made."""
+    build = session.scalars(
+        sa.select(IndexBuild)
+        .where(IndexBuild.index_id == handle.manifest["index_id"])
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if build.stale:  # a revocation landed while the images were being made
+        raise Refused(f"index {handle.folder} went stale during the run: {build.stale_reason}")
+    return build
+
+
+def _insert_output(session: Session, run_id: int, out: Path, record: dict, scores) -> None:
+    row = GenerationOutput(
+        run_id=run_id,
+        ordinal=record["ordinal"],
+        seed=record["seed"],
+        path=str(out / record["output"]["file"]),
+        sha256=record["output"]["sha256"],
+        pixels_sha256=record["output"]["pixels_sha256"],
+    )
+    session.add(row)
+    session.flush()
+    if record["neighbours"]:
+        session.execute(
+            sa.insert(OutputNeighbour.__table__),
+            [
+                {
+                    "output_id": row.id,
+                    "rank": n["rank"],
+                    "image_id": n["image_id"],
+                    "sha256": n["sha256"],
+                    "score": n["score"],
+                    "licence": n["licence"],
+                    "attribution": n["attribution"],
+                    "obligations": n["obligations"],
+                }
+                for n in record["neighbours"]
+            ],
         )
-        session.add(row)
-        session.flush()
-        if record["neighbours"]:
-            session.execute(
-                sa.insert(OutputNeighbour.__table__),
-                [
-                    {
-                        "output_id": row.id,
-                        "rank": n["rank"],
-                        "image_id": n["image_id"],
-                        "sha256": n["sha256"],
-                        "score": n["score"],
-                        "licence": n["licence"],
-                        "attribution": n["attribution"],
-                        "obligations": n["obligations"],
-                    }
-                    for n in record["neighbours"]
-                ],
-            )
-        output_review.record_scores(session, row.id, scores)
+    output_review.record_scores(session, row.id, scores)
+
+
+def _audit_run(session: Session, actor: str, model, handle, shared: dict, records: list[dict]) -> None:
     audit.record(
         session,
         actor,
@@ -342,7 +370,7 @@ def _insert(session, actor, generator, request, model, handle, out, shared, reco
                     "index_id": handle.manifest["index_id"],
                     "manifest_sha256": handle.manifest_sha256,
                     "model": model.model_id,
-                    "prompt": request.prompt,
+                    "prompt": shared["prompt"],
                     "outputs": [r["output"]["sha256"] for r in records],
                     "flagged": [r["output"]["sha256"] for r in records if r["scores"]["flagged"]],
                     "neighbours": sorted({n["image_id"] for r in records for n in r["neighbours"]}),

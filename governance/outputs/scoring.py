@@ -68,7 +68,7 @@ class Scorer:
     """Scores outputs against one verified index. Built once per run: it takes the members' phashes
     and the index's centroid from the index itself."""
 
-    def __init__(self, catalogue, handle, encoder, policy: Policy | None = None):
+    def __init__(self, handle, encoder, policy: Policy | None = None):
         self.handle = handle
         self.encoder = encoder
         self.problem: str | None = None

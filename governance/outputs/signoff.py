@@ -160,7 +160,7 @@ def rescore(catalogue: Catalogue, actor_name: str | None, refs: list[str], *, de
                     raise Refused(f"index {index_path} is not the one the run used (manifest sha256 differs)")
                 encoder = load_encoder(handle.manifest["encoder"]["spec"], device=device)
                 handle.require_encoder(encoder.id)
-                scorer = Scorer(catalogue, handle, encoder)
+                scorer = Scorer(handle, encoder)
             except (Refused, BadInput) as exc:
                 scorer = str(exc)
             scorers[index_path] = scorer

@@ -13,29 +13,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stylevault.governance.catalogue import models
+from stylevault.governance.catalogue.models import LICENCE_FIELDS
 from stylevault.governance.curation.stylesets import members_sha256
 
-LICENCE_FIELDS = (
-    "raw",
-    "spdx",
-    "status",
-    "note",
-    "attribution",
-    "evidence",
-    "expires_on",
-    "opt_out",
-    "data_mining",
-)
 SOURCE_FIELDS = (
-    "url",
-    "collection",
-    "creator",
-    "title",
-    "licence_raw",
-    "attribution",
-    "evidence",
-    "licence_expires",
-    "opt_out",
+    *models.SOURCE_FIELDS,
     "truncated",  # raw_metadata["truncated"]: which values ingest cut, and the sha256 of each whole one
     "raw_metadata",
 )

@@ -49,6 +49,26 @@ def resolve(session: Session, ref: str) -> Image:
     return found[0]
 
 
+def audit_events(
+    session: Session,
+    *,
+    target: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+) -> list[dict]:
+    """Audit events, newest first (audit.log), about `target`: TYPE:ID (e.g. actor:alice), or an
+    image by id, sha256 or sha256 prefix."""
+    target_type = target_id = None
+    if target and ":" in target:
+        target_type, target_id = target.split(":", 1)
+    elif target:
+        target_type, target_id = "image", str(resolve(session, target).id)
+    return audit.log(
+        session, target_type=target_type, target_id=target_id, action=action, actor=actor, limit=limit
+    )
+
+
 def resolve_many(session: Session, refs: list[str]) -> list[Image]:
     if not refs:
         raise BadInput("IMAGE: give at least one image")

@@ -1,19 +1,21 @@
-"""The audit log with filters and a verify button, and the licence report."""
+"""The audit log with filters and a verify button (the chain and the replay, as `stylevault audit
+verify` checks them), and the licence report."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from stylevault.governance.catalogue import audit
 from stylevault.governance.errors import BadInput
 from stylevault.governance.legal import reports
+from stylevault.governance.upkeep import log_check
 from stylevault.governance.views import images
 from stylevault.governance.web.desk import Me, catalogue_of, render, whole_number
 
 router = APIRouter()
 AUDIT_LIMIT = 200
 AUDIT_MAX = 5000
+FINDINGS_SHOWN = 10  # of the replay's findings, the first few the page lists
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -27,22 +29,16 @@ def audit_log(request: Request, me: Me):
         raise BadInput(f"limit: at most {AUDIT_MAX} events a page")
     verification = None
     with catalogue_of(request).read() as session:
-        target_type = target_id = None
-        if target and ":" in target:
-            target_type, target_id = target.split(":", 1)
-        elif target:
-            target_type, target_id = "image", str(images.resolve(session, target).id)
-        events = audit.log(
-            session, target_type=target_type, target_id=target_id, action=action, actor=actor, limit=limit
-        )
-        if params.get("verify"):
-            verification = audit.verify(session)
+        events = images.audit_events(session, target=target, action=action, actor=actor, limit=limit)
+        if params.get("verify"):  # what `stylevault audit verify` proves, less the checkpoint file
+            verification = log_check.verify_log(session)
     return render(
         request,
         "audit.html",
         me,
         events=events,
         verification=verification,
+        findings_shown=FINDINGS_SHOWN,
         f={"actor": actor or "", "action": action or "", "target": target or "", "limit": limit},
     )
 
