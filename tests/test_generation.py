@@ -247,58 +247,23 @@ def test_a_picture_carrying_a_real_outputs_chunks_is_refused_not_vouched_for(ind
         assert provenance.show(session, resaved).as_dict()["run_id"] == made.run_id
 
 
+def generate_cli(cli, folder, model, out, *options, actor: str):
+    """`stylevault generate "a study" --index FOLDER --model MODEL --out OUT [OPTIONS]` as ACTOR."""
+    return cli(
+        "generate", "a study", "--index", folder, "--model", model, "--out", out, *options, actor=actor
+    )
+
+
 def test_generate_cli(indexed, rdm_dir, tmp_path, cli):
     catalogue, folder = indexed
-    result = cli(
-        "generate",
-        "a study",
-        "--index",
-        folder,
-        "--model",
-        rdm_dir,
-        "--out",
-        tmp_path / "out",
-        "--steps",
-        "2",
-        "--k",
-        "2",
-        "--seed",
-        "5",
-        "--device",
-        "cpu",
-        "--json",
-        actor="gia",
-    )
+    options = ("--steps", "2", "--k", "2", "--seed", "5", "--device", "cpu", "--json")
+    result = generate_cli(cli, folder, rdm_dir, tmp_path / "out", *options, actor="gia")
     assert result.exit_code == 0, result.output
     made = json.loads(result.stdout)
     assert len(made["outputs"]) == 1 and made["outputs"][0]["seed"] == 5
-    refused = cli(
-        "generate",
-        "a study",
-        "--index",
-        folder,
-        "--model",
-        rdm_dir,
-        "--out",
-        tmp_path / "o2",
-        "--steps",
-        "2",
-        actor="val",
-    )
+    refused = generate_cli(cli, folder, rdm_dir, tmp_path / "o2", "--steps", "2", actor="val")
     assert refused.exit_code == 1 and "needs the generator role" in refused.stderr
-    bad = cli(
-        "generate",
-        "a study",
-        "--index",
-        folder,
-        "--model",
-        rdm_dir,
-        "--out",
-        tmp_path / "o3",
-        "--k",
-        "99",
-        actor="gia",
-    )
+    bad = generate_cli(cli, folder, rdm_dir, tmp_path / "o3", "--k", "99", actor="gia")
     assert bad.exit_code == 2 and "--k" in bad.stderr
 
 

@@ -281,21 +281,14 @@ def test_hnsw_parameters_reach_the_recall_target():
     assert recall >= 0.95, recall
 
 
+def build_cli(cli, styleset: str, encoder: str, out, *options):
+    """`stylevault index build --styleset S --policy research --encoder E --out OUT` as sam."""
+    arguments = ("--styleset", styleset, "--policy", "research", "--encoder", encoder, "--out", out)
+    return cli("index", "build", *arguments, *options, actor="sam")
+
+
 def test_index_cli(published, encoder_dir, tmp_path, cli):
-    run = cli(
-        "index",
-        "build",
-        "--styleset",
-        "looks@1",
-        "--policy",
-        "research",
-        "--encoder",
-        f"local-dir:{encoder_dir}",
-        "--out",
-        tmp_path / "idx",
-        "--json",
-        actor="sam",
-    )
+    run = build_cli(cli, "looks@1", f"local-dir:{encoder_dir}", tmp_path / "idx", "--json")
     assert run.exit_code == 0, run.output
     built = json.loads(run.stdout)
     assert built["members"] == 8
@@ -303,33 +296,9 @@ def test_index_cli(published, encoder_dir, tmp_path, cli):
     assert ok.exit_code == 0 and f"index {built['index_id']} verified: 8 members" in ok.stdout
     listed = json.loads(cli("index", "list", "--image", "3", "--json").stdout)
     assert [r["index_id"] for r in listed] == [built["index_id"]] and listed[0]["stale"] is False
-    again = cli(
-        "index",
-        "build",
-        "--styleset",
-        "looks",
-        "--policy",
-        "research",
-        "--encoder",
-        f"local-dir:{encoder_dir}",
-        "--out",
-        tmp_path / "idx",
-        actor="sam",
-    )
+    again = build_cli(cli, "looks", f"local-dir:{encoder_dir}", tmp_path / "idx")
     assert again.exit_code == 2 and "already exists" in again.stderr
-    missing = cli(
-        "index",
-        "build",
-        "--styleset",
-        "looks",
-        "--policy",
-        "research",
-        "--encoder",
-        "ViT-B-32@openai",
-        "--out",
-        tmp_path / "other",
-        actor="sam",
-    )
+    missing = build_cli(cli, "looks", "ViT-B-32@openai", tmp_path / "other")
     assert missing.exit_code == 2 and "--allow-download" in missing.stderr
 
 

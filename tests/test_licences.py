@@ -249,38 +249,15 @@ def test_licence_set_by_raw_statement_dry_run_then_all_in_one_transaction(expat,
         "dry run: nothing changed",
     ]
     evidence = write(tmp_path / "ruling.txt", b"version 2 only, says the package")
-    as_json = cli(
-        "licence",
-        "set",
-        "--raw",
-        "GPL-2",
-        "--licence",
-        "MIT",
-        "--evidence",
-        evidence,
-        "--dry-run",
-        "--json",
-        actor="lee",
-    )
+    gpl2_to_mit = ("licence", "set", "--raw", "GPL-2", "--licence", "MIT", "--evidence", evidence)
+    as_json = cli(*gpl2_to_mit, "--dry-run", "--json", actor="lee")
     assert [i["id"] for i in json.loads(as_json.stdout)["images"]] == [1, 2, 3]
     assert not (expat.store / "evidence").exists()  # a dry run only reads the evidence
     with expat.read() as session:
         assert audit.revision(session) == head
     assert _licences(expat) == before
 
-    done = cli(
-        "licence",
-        "set",
-        "--raw",
-        "GPL-2",
-        "--licence",
-        "MIT",
-        "--evidence",
-        evidence,
-        "--note",
-        "legal ruling 12",
-        actor="lee",
-    )
+    done = cli(*gpl2_to_mit, "--note", "legal ruling 12", actor="lee")
     assert done.exit_code == 0, done.output
     assert done.stdout.splitlines()[0] == "3 images: licence MIT recorded as verified"
     after = _licences(expat)
