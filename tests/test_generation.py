@@ -271,41 +271,16 @@ def test_an_imported_compvis_checkpoint_generates(indexed, tmp_path, cli):
     """The official checkpoint format, converted by `model import-compvis`, drives a run end to end."""
     catalogue, folder = indexed
     fixture = Path(__file__).parent / "data" / "compvis_rdm_tiny"
-    imported = cli(
-        "model",
-        "import-compvis",
-        fixture / "model.ckpt",
-        "--config",
-        fixture / "config.yaml",
-        "--out",
-        tmp_path / "rdm",
-    )
+    checkpoint = ("model", "import-compvis", fixture / "model.ckpt", "--config", fixture / "config.yaml")
+    imported = cli(*checkpoint, "--out", tmp_path / "rdm")
     assert imported.exit_code == 0, imported.output
     made = run(catalogue, folder, tmp_path / "rdm", tmp_path / "out", seed=2)
     record = json.loads((Path(made.out) / (made.files[0][:-4] + ".json")).read_text())
     assert record["model"]["path"] == str(tmp_path / "rdm")
     assert Image.open(Path(made.out) / made.files[0]).size == (32, 32)
-    again = cli(
-        "model",
-        "import-compvis",
-        fixture / "model.ckpt",
-        "--config",
-        fixture / "config.yaml",
-        "--out",
-        tmp_path / "rdm",
-    )
+    again = cli(*checkpoint, "--out", tmp_path / "rdm")
     assert again.exit_code == 2
-    raw = cli(
-        "model",
-        "import-compvis",
-        fixture / "model.ckpt",
-        "--config",
-        fixture / "config.yaml",
-        "--out",
-        tmp_path / "raw",
-        "--weights",
-        "both",
-    )
+    raw = cli(*checkpoint, "--out", tmp_path / "raw", "--weights", "both")
     assert raw.exit_code == 2 and "--weights" in raw.stderr
 
 
