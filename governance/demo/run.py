@@ -18,7 +18,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from stylevault.governance.catalogue import audit
 from stylevault.governance.catalogue.db import Catalogue
 from stylevault.governance.curation import clearance, stylesets
 from stylevault.governance.demo.material import COLLECTIONS, gallery, make_collections
@@ -35,6 +34,7 @@ from stylevault.governance.outputs import runs as output_runs
 from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.shipped import load_world
+from stylevault.governance.upkeep import log_check
 from stylevault.governance.views import images
 
 # The style sets generated from, each with the policy that clears it; night-market's style is one the
@@ -337,10 +337,16 @@ def _revoke_and_rebuild(demo: Demo) -> None:
 
 
 def _close(demo: Demo, started: float) -> None:
-    """Step 13: the audit chain verifies; where to look next."""
+    """Step 13: the audit log verifies (its chain, and the tables replayed against it); where to look
+    next."""
     with demo.catalogue.read() as session:
-        chain = audit.verify(session)
-    demo.say(f"13. audit chain: {'intact' if chain.ok else 'BROKEN'}, {chain.events} events")
+        checked = log_check.verify_log(session)
+    chain, replayed = checked.chain, checked.replay
+    demo.say(
+        f"13. audit chain: {'intact' if chain.ok else 'BROKEN'}, {chain.events} events; replayed against "
+        f"{replayed.rows} table rows: "
+        + ("they agree" if replayed.ok else f"{len(replayed.findings)} disagree ({checked.failure})")
+    )
     demo.say(
         f"catalogue: {demo.catalogue.safe_url}; "
         f"try: stylevault --db sqlite:///{demo.work / 'stylevault.db'} images list"
