@@ -39,7 +39,9 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 def signed_in_client(catalogue):
     from fastapi.testclient import TestClient
 
-    from stylevault.governance.web import WebConfig, create_app, passwords
+    from stylevault.governance.web import passwords
+    from stylevault.governance.web.app import create_app
+    from stylevault.governance.web.config import WebConfig
 
     with catalogue.write() as session:
         passwords.set_password(session, "admin", LEGAL, PASSWORD)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stylevault.governance.web import WebConfig, create_app
+from stylevault.governance.web.app import create_app
+from stylevault.governance.web.config import WebConfig
 from tests.factories import encode, picture, run_generate, write, write_csv
 from tests.test_web import PASSWORD, SECRET, give_passwords, states
 

@@ -41,10 +41,11 @@ print("\\n" + json.dumps({"code": code, "top": tops, "ours": ours}))
 """
 
 
-def imported_by(*argv: str, env: dict[str, str] | None = None) -> dict:
+def imported_by(*argv: str, env: dict[str, str] | None = None, stdin: str = "") -> dict:
     """Run `stylevault ARGV` in a fresh interpreter; its exit code and the modules it imported."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(argv)],
+        input=stdin,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -103,3 +104,15 @@ def test_the_root_help_is_the_same_listed_or_loaded(monkeypatch):
 
 def test_the_migration_head_read_off_the_files_is_alembics():
     assert migration_head() == ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+
+
+def test_setting_a_password_loads_no_web_framework(catalogue, team):
+    env = {
+        "STYLEVAULT_DB": catalogue.url,
+        "STYLEVAULT_STORE": str(catalogue.store),
+        "STYLEVAULT_USER": "admin",
+    }
+    found = imported_by("users", "passwd", "lee", "--password-stdin", env=env, stdin="a long passphrase\n")
+    assert found["code"] == 0
+    assert [name for name in ("fastapi", "starlette", "uvicorn") if name in found["top"]] == []
+    assert "stylevault.governance.web.passwords" in found["ours"]

@@ -20,7 +20,9 @@ from stylevault.governance.catalogue.models import ActorPassword, Image, Licence
 from stylevault.governance.errors import BadInput
 from stylevault.governance.ingest.run import ingest
 from stylevault.governance.legal import review
-from stylevault.governance.web import WebConfig, create_app, passwords
+from stylevault.governance.web import passwords
+from stylevault.governance.web.app import create_app
+from stylevault.governance.web.config import WebConfig
 from stylevault.governance.web.sessions import COOKIE, Session
 from tests.conftest import ON_POSTGRES
 from tests.factories import encode, folder_of_images, lose_a_race, picture, run_generate, write, write_csv

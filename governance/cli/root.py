@@ -57,7 +57,7 @@ COMMANDS: dict[str, Entry] = {
         ("web_commands",),
     ),
     "users": Entry(
-        "Actors and their roles (admin only).", ("catalogue_commands", "web_commands"), "apps:users_app"
+        "Actors and their roles (admin only).", ("catalogue_commands", "password_commands"), "apps:users_app"
     ),
     "images": Entry("List and inspect catalogued images.", ("catalogue_commands",), "apps:images_app"),
     "licence": Entry(

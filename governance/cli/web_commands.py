@@ -1,18 +1,16 @@
-"""Commands of the web review desk: `serve`, and `users passwd` to set the password actors sign in with."""
+"""`stylevault serve`: the web review desk (`users passwd`, the password its actors sign in with, is
+password_commands)."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import sys
 from typing import Annotated
 
 import typer
 
-from stylevault.governance.cli.apps import app, catalogue, handled, settings, users_app
+from stylevault.governance.cli.apps import app, catalogue, handled
 from stylevault.governance.cli.output import err, out
-from stylevault.governance.errors import BadInput
-from stylevault.governance.web import create_app, passwords
+from stylevault.governance.web.app import create_app
 from stylevault.governance.web.config import from_environment
 
 
@@ -73,27 +71,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-@users_app.command("passwd")
-@handled
-def users_passwd(
-    name: str,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
-    ] = False,
-) -> None:
-    """Set the password an actor signs in to the web desk with (admin; from a prompt, STYLEVAULT_PASSWORD
-    or --password-stdin). The audit log records that it was set, never the password."""
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif os.environ.get("STYLEVAULT_PASSWORD"):
-        password = os.environ["STYLEVAULT_PASSWORD"]
-    elif sys.stdin.isatty():
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        raise BadInput("password: give it at the prompt, in STYLEVAULT_PASSWORD or with --password-stdin")
-    with catalogue().write() as session:
-        result = passwords.set_password(session, settings.actor, name, password)
-    out.print(f"password {'replaced' if result['replaced'] else 'set'} for {name}")
