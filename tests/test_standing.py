@@ -6,8 +6,10 @@ nothing; and the path is set-based (its statements do not grow with the members)
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import date
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
@@ -31,6 +33,7 @@ from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.standing.rejudge import rejudge
 from tests.factories import encode, picture, write, write_csv
 from tests.test_outputs import output_ids, state_of
+from tests.test_web import client_for, give_passwords, post, sign_in
 
 
 def released_neighbour(catalogue) -> tuple[int, int, str]:
@@ -244,3 +247,25 @@ def test_the_one_path_sends_as_many_statements_for_200_members_as_for_10(catalog
     assert f"image {few[0]} is no longer cleared under commercial" in reasons[0]
     assert f"image {many[0]} is no longer cleared under commercial" in reasons[1]
     assert for_few == for_many
+
+
+def test_the_desk_says_which_indexes_a_licence_for_a_whole_queue_staled_and_which_outputs_it_reopened(
+    reviewed,
+):
+    catalogue, _, _ = reviewed
+    first, neighbour, index_id = released_neighbour(catalogue)
+    with catalogue.read() as session:
+        raw = session.get(Licence, neighbour).raw
+    give_passwords(catalogue, ["lee"])
+    client = client_for(catalogue)
+    sign_in(client, "lee")
+    q = urlencode({"state": "approved", "raw": raw})
+    fields = dict(q=q, decision="licence", licence="CC-BY-NC-4.0")
+    preview = post(client, f"/queue?{q}", "/queue/bulk", **fields)
+    count = re.search(r'<p id="bulk-summary">\s*<strong>(\d+)</strong>', preview.text).group(1)
+    done = post(client, f"/queue?{q}", "/queue/bulk", **fields, expected=count)
+    assert done.status_code == 303
+    said = client.get(done.headers["location"]).text
+    assert f"indexes now stale: {index_id}" in said
+    assert f"released outputs back to pending: {first}" in said
+    assert state_of(catalogue, first).state == "pending" and not fresh(catalogue)

@@ -81,5 +81,9 @@ def decide_queue(request: Request, me: Me, form: Form):
         )
     done = "recorded as " + outcome.spdx if action == "licence" else review.TARGET[action]
     more = f"; {len(skipped)} skipped" if skipped else ""
+    if action == "licence" and outcome.stale_indexes:
+        more += f"; indexes now stale: {', '.join(outcome.stale_indexes)}"
+    if action == "licence" and outcome.reopened_outputs:
+        more += "; released outputs back to pending: " + ", ".join(map(str, outcome.reopened_outputs))
     session_of(request).say(f"{count} image{'' if count == 1 else 's'} {done}{more}.")
     return RedirectResponse(f"/queue?{q}", status_code=303)
