@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 
 from stylevault.governance.catalogue import actors
 from stylevault.governance.catalogue.db import Catalogue
-from tests.factories import TEAM_ACTORS
+from stylevault.governance.ingest.run import ingest
+from tests.desk import client_for, give_passwords, sign_in
+from tests.factories import TEAM_ACTORS, encode, picture, write, write_csv
 
 TEST_DB = os.environ.get("STYLEVAULT_TEST_DB", "").strip()
 ON_POSTGRES = TEST_DB.startswith("postgresql")
@@ -287,3 +289,25 @@ def reviewed(published, encoder_dir, rdm_dir, policy_dir, tmp_path):
     )
     made = run_generate(published, folder, rdm_dir, tmp_path / "out", n=2)
     return published, folder, made
+
+
+@pytest.fixture
+def queue(catalogue, team, tmp_path):
+    """Six images sam ingested: 1-4 CC0 in collection `north`, 5 with an unrecognised licence, 6 CC-BY
+    expiring on 2026-12-01; everyone has a password."""
+    rows = []
+    for n in range(6):
+        write(tmp_path / "in" / f"{n}.png", encode(picture(300 + n)))
+        licence = {4: "free for personal use", 5: "CC BY 4.0"}.get(n, "CC0")
+        rows.append({"path": f"{n}.png", "licence": licence, "collection": "north" if n < 4 else "south"})
+    rows[5]["licence_expires"] = "2026-12-01"
+    ingest(catalogue, "sam", tmp_path / "in", manifest=write_csv(tmp_path / "m.csv", rows), progress=False)
+    give_passwords(catalogue, ["admin", "sam", "kim", "lee", "val"])
+    return catalogue
+
+
+@pytest.fixture
+def lee(queue):
+    client = client_for(queue)
+    assert sign_in(client, "lee").status_code == 303
+    return client

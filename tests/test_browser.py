@@ -14,8 +14,8 @@ import pytest
 
 from stylevault.governance.web.app import create_app
 from stylevault.governance.web.config import WebConfig
+from tests.desk import PASSWORD, SECRET, give_passwords, states
 from tests.factories import encode, picture, run_generate, write, write_csv
-from tests.test_web import PASSWORD, SECRET, give_passwords, states
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

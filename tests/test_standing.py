@@ -31,9 +31,9 @@ from stylevault.governance.outputs import signoff as outputs
 from stylevault.governance.rules import policy_texts
 from stylevault.governance.rules.policy_files import load_policy
 from stylevault.governance.standing.rejudge import rejudge
+from tests.desk import client_for, give_passwords, post, sign_in
 from tests.factories import encode, picture, write, write_csv
 from tests.test_outputs import output_ids, state_of
-from tests.test_web import client_for, give_passwords, post, sign_in
 
 
 def released_neighbour(catalogue) -> tuple[int, int, str]:
