@@ -1,4 +1,4 @@
-"""Cleared index builds (DESIGN.md rules 6 and 7): build, verify, and going stale.
+"""Cleared index builds (DESIGN.md rule 6): building one, and the records of builds.
 
 `build` embeds the members of one frozen style-set version that one policy clears on the day, and
 writes, to a temporary folder renamed into place at the end:
@@ -13,8 +13,8 @@ writes, to a temporary folder renamed into place at the end:
 The build is recorded in the catalogue (with every member) and the audit chain. A build goes stale,
 recorded and audited, when one of its members stops being cleared: revoked, its licence changed to
 one the policy refuses, expired, opted out. A change in an image's standing marks it at once
-(governance/standing); `verify` re-judges every member on the day and marks what time alone changed
-(expiry).
+(governance/standing); `verify` (index/verification.py) re-judges every member on the day and marks
+what time alone changed (expiry); index/staleness.py records the mark.
 """
 
 from __future__ import annotations
